@@ -1,0 +1,59 @@
+# callstream — `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test unit integration lint fmt bench stack-up stack-down stack-status clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install callstream with its dev tools (idempotent)
+
+run: setup  ## start the local stack (Kafka + S3) and show its status
+	$(BIN)/callstream stack up
+
+test: setup  ## the full suite: unit tests, then integration tests on real Kafka and S3
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: setup  ## unit tests only
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+integration: setup  ## integration tests only (starts the local stack when needed)
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+lint: setup  ## ruff and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: setup  ## format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup  ## run every benchmark under bench/ and print its figures
+	$(BIN)/python -m bench $(ARGS)
+
+stack-up: setup  ## start local Kafka and S3
+	$(BIN)/callstream stack up
+
+stack-down: setup  ## stop local Kafka and S3
+	$(BIN)/callstream stack down
+
+stack-status: setup  ## what of the local stack runs
+	$(BIN)/callstream stack status
+
+clean:  ## stop the stack and remove .venv, .stack and caches
+	-@test -x $(BIN)/callstream && $(BIN)/callstream stack down
+	rm -rf $(VENV) .stack .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

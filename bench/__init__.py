@@ -1,0 +1,1 @@
+"""Benchmarks: each module under bench/ measures callstream beside a baseline in one run."""

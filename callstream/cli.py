@@ -1,0 +1,21 @@
+"""The one command line: `callstream <service> …`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+
+from callstream.stack import cli as stack_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callstream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    stack_cli.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)

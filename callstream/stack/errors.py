@@ -1,0 +1,2 @@
+class StackError(Exception):
+    """The local stack could not be brought up or inspected; the message says why and where."""

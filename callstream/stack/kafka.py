@@ -1,0 +1,192 @@
+"""Apache Kafka in KRaft mode, one node, its jars resolved from Maven Central by Maven."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from callstream.stack.errors import StackError
+from callstream.stack.process import Managed, require_free_ports
+from callstream.stack.settings import HOST, StackSettings
+
+MAIN_CLASS = "kafka.Kafka"
+STORAGE_TOOL = "kafka.tools.StorageTool"
+
+SERVER_PROPERTIES = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@{host}:{controller_port}
+listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
+advertised.listeners=PLAINTEXT://{host}:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={data}
+num.partitions=3
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=10
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+log.segment.bytes=67108864
+"""
+
+LOG4J2_PROPERTIES = """\
+status = warn
+appender.file.type = RollingFile
+appender.file.name = file
+appender.file.fileName = {log}
+appender.file.filePattern = {log}.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 20MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 3
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+logger.state.name = state.change.logger
+logger.state.level = WARN
+"""
+
+
+def managed(settings: StackSettings) -> Managed:
+    return Managed("kafka", settings.root, marker=MAIN_CLASS)
+
+
+def pom_path(settings: StackSettings) -> Path:
+    return settings.project / "deploy" / "kafka" / "pom.xml"
+
+
+def kafka_version(settings: StackSettings) -> str:
+    found = re.search(r"<kafka\.version>([^<]+)<", pom_path(settings).read_text())
+    return found.group(1) if found else "unknown"
+
+
+def resolve_jars(settings: StackSettings) -> Path:
+    """The folder of the broker's jars; runs Maven once per pom and caches the result."""
+    pom = pom_path(settings)
+    if not pom.is_file():
+        raise StackError(f"{pom} is missing; run callstream from a checkout of the project")
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]
+    lib = settings.root / "kafka-lib" / digest
+    if (lib / ".complete").is_file():
+        return lib
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise StackError("Maven (mvn) not found on PATH; install it (apt-get install maven)")
+    staging = lib.with_name(f"{digest}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    argv = [
+        mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+        f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
+    ]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
+        raise StackError(f"Maven could not resolve the Kafka jars ({pom}):\n{tail}")
+    staging.rename(lib)
+    (lib / ".complete").touch()
+    return lib
+
+
+def java_binary() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise StackError(
+            "Java not found on PATH; Kafka needs Java 17+ (apt-get install openjdk-17-jre)"
+        )
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)  # noqa: S603
+    found = re.search(r'version "(\d+)', out.stderr + out.stdout)
+    if found is None or int(found.group(1)) < 17:
+        raise StackError(f"Kafka needs Java 17+; {java} reports: {out.stderr.strip()[:200]}")
+    return java
+
+
+def _write_config(settings: StackSettings) -> tuple[Path, Path]:
+    home = settings.root / "kafka"
+    data = home / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    server = home / "server.properties"
+    server.write_text(
+        SERVER_PROPERTIES.format(
+            host=HOST, port=settings.kafka_port, controller_port=settings.controller_port, data=data
+        )
+    )
+    log4j = home / "log4j2.properties"
+    log4j.write_text(LOG4J2_PROPERTIES.format(log=home / "server.log"))
+    return server, log4j
+
+
+def _format_storage(java: str, lib: Path, server: Path, data: Path) -> None:
+    if (data / "meta.properties").is_file():
+        return
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    argv = [java, "-cp", f"{lib}/*", STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(server)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise StackError(f"formatting Kafka storage in {data} failed:\n{done.stdout}{done.stderr}")
+
+
+def start(settings: StackSettings) -> None:
+    java = java_binary()
+    lib = resolve_jars(settings)
+    require_free_ports(
+        {"kafka": settings.kafka_port, "kafka controller": settings.controller_port},
+        "stop what holds it or set CALLSTREAM_STACK_KAFKA_PORT / CALLSTREAM_STACK_CONTROLLER_PORT",
+    )
+    server, log4j = _write_config(settings)
+    _format_storage(java, lib, server, server.parent / "data")
+    argv = [
+        java, "-Xms256m", f"-Xmx{settings.kafka_heap}", "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{lib}/*", MAIN_CLASS, str(server),
+    ]  # fmt: skip
+    managed(settings).start(argv, env={}, cwd=server.parent)
+
+
+def wait_ready(settings: StackSettings, timeout: float) -> None:
+    """Block until the broker answers a metadata request, or fail naming the log."""
+    proc = managed(settings)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.pid() is None:
+            raise StackError(
+                f"Kafka exited during start-up; see {settings.root / 'kafka' / 'server.log'}"
+                f" and {proc.log_file}:\n{proc.log_tail()}"
+            )
+        if asyncio.run(answers_metadata(settings.kafka_bootstrap)):
+            return
+        time.sleep(0.3)
+    raise StackError(
+        f"Kafka did not answer at {settings.kafka_bootstrap} within {timeout:.0f}s;"
+        f" see {settings.root / 'kafka' / 'server.log'}"
+    )
+
+
+async def answers_metadata(bootstrap: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await admin.start()
+        cluster = await admin.describe_cluster()
+    except (TimeoutError, KafkaError, OSError):
+        return False
+    finally:
+        await admin.close()
+    return bool(cluster.get("brokers"))

@@ -1,0 +1,1 @@
+"""What every service shares: configuration, Kafka and S3 clients, topic names, record types."""

@@ -1,0 +1,1 @@
+"""The callback receiver service."""

@@ -1,0 +1,1 @@
+"""The consumers: enrich, recordings, lake and replay."""

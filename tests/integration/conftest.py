@@ -1,0 +1,72 @@
+"""Real Kafka and S3 for the integration tests, with per-test topics and bucket prefixes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+from botocore.exceptions import ClientError
+
+from common.kafka import TopicSpec, admin_client, ensure_topics
+from common.s3 import make_client
+from tests.support.services import Services, real_services
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+TopicFactory = Callable[..., Awaitable[str]]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration/" in item.nodeid:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    with real_services() as found:
+        yield found
+
+
+@pytest.fixture
+async def new_topic(services: Services) -> AsyncIterator[TopicFactory]:
+    """Creates `name.<uuid>` topics for this test alone and deletes them afterwards."""
+    admin = admin_client(services.kafka)
+    await admin.start()
+    created: list[str] = []
+
+    async def factory(name: str = "test", partitions: int = 3) -> str:
+        topic = f"{name}.{uuid.uuid4().hex[:12]}"
+        await ensure_topics(admin, [TopicSpec(topic, partitions)])
+        created.append(topic)
+        return topic
+
+    try:
+        yield factory
+    finally:
+        if created:
+            await admin.delete_topics(created)
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def s3_client(services: Services) -> S3Client:
+    client = make_client(services.s3)
+    try:
+        client.head_bucket(Bucket=services.s3.bucket)
+    except ClientError:
+        client.create_bucket(Bucket=services.s3.bucket)
+    return client
+
+
+@pytest.fixture
+def s3_prefix(services: Services, s3_client: S3Client) -> Iterator[str]:
+    """A key prefix of this test's own; whatever the test leaves under it is deleted."""
+    prefix = f"tests/{uuid.uuid4().hex}/"
+    yield prefix
+    listed = s3_client.list_objects_v2(Bucket=services.s3.bucket, Prefix=prefix)
+    for item in listed.get("Contents", []):
+        s3_client.delete_object(Bucket=services.s3.bucket, Key=item["Key"])

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from callstream.stack.errors import StackError
+from callstream.stack.process import Managed, require_free_ports
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)", "callstream-test-sleeper"]
+
+
+def test_start_writes_a_pid_file_and_stop_ends_exactly_that_process(tmp_path: Path) -> None:
+    proc = Managed("sleeper", tmp_path, marker="callstream-test-sleeper")
+    pid = proc.start(SLEEPER, env={}, cwd=tmp_path)
+    assert proc.pid() == pid
+    assert proc.pid_file.read_text().strip() == str(pid)
+
+    assert proc.stop(timeout=5) is True
+    assert proc.pid() is None
+    assert not proc.pid_file.exists()
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    assert proc.stop() is False
+
+
+def test_a_pid_file_naming_another_program_is_never_signalled(tmp_path: Path) -> None:
+    other = subprocess.Popen([shutil.which("sleep") or "sleep", "60"])
+    try:
+        proc = Managed("kafka", tmp_path, marker="kafka.Kafka")
+        proc.pid_file.write_text(f"{other.pid}\n")
+        assert proc.pid() is None
+        assert proc.stop() is False
+        assert other.poll() is None, "an unrelated process was signalled"
+        assert not proc.pid_file.exists(), "the stale pid file should be cleared"
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_the_log_tail_shows_what_the_process_printed(tmp_path: Path) -> None:
+    proc = Managed("echo", tmp_path, marker="callstream-test-echo")
+    pid = proc.start(
+        [sys.executable, "-c", "print('line one'); print('line two')", "callstream-test-echo"],
+        env={},
+        cwd=tmp_path,
+    )
+    os.waitpid(pid, 0)
+    assert proc.log_tail(1) == "line two"
+
+
+def test_a_taken_port_is_named_in_the_error() -> None:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(StackError, match=f"kafka port {port} already in use"):
+            require_free_ports({"kafka": port}, "set CALLSTREAM_STACK_KAFKA_PORT")

@@ -1,0 +1,1 @@
+"""The upstream call-centre platform: wire types, code tables, API client and simulator."""
