@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
+from callstream import sim_cli
 from callstream.stack import cli as stack_cli
 
 
@@ -12,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callstream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     stack_cli.add_parser(sub)
+    sim_cli.add_parser(sub)
     return parser
 
 

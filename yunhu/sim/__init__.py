@@ -1,0 +1,1 @@
+"""A simulator of the platform: its token API, recording downloads and callback traffic."""
