@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-from callstream import sim_cli
+from callstream import ingest_cli, sim_cli
 from callstream.stack import cli as stack_cli
 
 
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     stack_cli.add_parser(sub)
     sim_cli.add_parser(sub)
+    ingest_cli.add_parser(sub)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -9,8 +10,28 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.partitioner import murmur2
 
 from common.config import KafkaSettings
+
+
+class KeyHashPartitioner:
+    """Kafka's default (murmur2, as the Java client) with the hashes cached: a call's
+    events share a key, and aiokafka's murmur2 is pure Python."""
+
+    def __init__(self, cache_size: int = 65536) -> None:
+        self._hashes: dict[bytes, int] = {}
+        self._cache_size = cache_size
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return random.choice(available or all_partitions)  # noqa: S311
+        hashed = self._hashes.get(key)
+        if hashed is None:
+            if len(self._hashes) >= self._cache_size:
+                self._hashes.clear()
+            hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return all_partitions[hashed % len(all_partitions)]
 
 
 def durable_producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer:
@@ -20,6 +41,7 @@ def durable_producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProdu
         "enable_idempotence": True,
         "linger_ms": 2,
         "request_timeout_ms": 30_000,
+        "partitioner": KeyHashPartitioner(),
         **overrides,
     }
     return AIOKafkaProducer(**settings.client_kwargs(), **options)

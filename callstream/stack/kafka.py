@@ -85,7 +85,7 @@ def resolve_jars(settings: StackSettings) -> Path:
     if not pom.is_file():
         raise StackError(f"{pom} is missing; run callstream from a checkout of the project")
     digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]
-    lib = settings.root / "kafka-lib" / digest
+    lib = settings.cache / "kafka-lib" / digest
     if (lib / ".complete").is_file():
         return lib
     mvn = shutil.which("mvn")
@@ -166,7 +166,7 @@ def wait_ready(settings: StackSettings, timeout: float) -> None:
     proc = managed(settings)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.pid() is None:
+        if proc.exited():
             raise StackError(
                 f"Kafka exited during start-up; see {settings.root / 'kafka' / 'server.log'}"
                 f" and {proc.log_file}:\n{proc.log_tail()}"

@@ -33,16 +33,27 @@ class Managed:
     def log_file(self) -> Path:
         return self.state_dir / f"{self.name}.log"
 
-    def pid(self) -> int | None:
-        """The pid if our process is alive, else None (a stale pid file is removed)."""
+    def _recorded_pid(self) -> int | None:
         try:
-            pid = int(self.pid_file.read_text().strip())
+            return int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        if _cmdline_has(pid, self.marker):
-            return pid
-        self.pid_file.unlink(missing_ok=True)
-        return None
+
+    def pid(self) -> int | None:
+        """The pid if our process is alive, else None (the pid file of a dead one is removed)."""
+        pid = self._recorded_pid()
+        if pid is None:
+            return None
+        if not _alive(pid):
+            self.pid_file.unlink(missing_ok=True)
+            return None
+        # A live pid that is not running our program was reused by another process.
+        return pid if _cmdline_has(pid, self.marker) else None
+
+    def exited(self) -> bool:
+        """True once the recorded process is gone (robust while it is still exec-ing)."""
+        pid = self._recorded_pid()
+        return pid is None or not _alive(pid)
 
     def start(self, argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> int:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -88,7 +99,7 @@ def _cmdline_has(pid: int, marker: str) -> bool:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return marker.encode() in raw and _alive(pid)
+    return marker.encode() in raw
 
 
 def _alive(pid: int) -> bool:

@@ -83,7 +83,7 @@ def wait_ready(settings: StackSettings, timeout: float) -> None:
     proc = managed(settings)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.pid() is None:
+        if proc.exited():
             raise StackError(
                 f"SeaweedFS exited during start-up; see {proc.log_file}:\n{proc.log_tail()}"
             )

@@ -29,6 +29,7 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
 class StackSettings:
     root: Path = PROJECT_ROOT / ".stack"
     project: Path = PROJECT_ROOT
+    cache: Path = PROJECT_ROOT / ".stack"  # where resolved Kafka jars are kept
     kafka_port: int = 9092
     controller_port: int = 9093
     s3_port: int = 8333

@@ -35,10 +35,19 @@ def test_a_pid_file_naming_another_program_is_never_signalled(tmp_path: Path) ->
         assert proc.pid() is None
         assert proc.stop() is False
         assert other.poll() is None, "an unrelated process was signalled"
-        assert not proc.pid_file.exists(), "the stale pid file should be cleared"
     finally:
         other.kill()
         other.wait()
+
+
+def test_the_pid_file_of_a_dead_process_is_cleared(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    proc = Managed("kafka", tmp_path, marker="kafka.Kafka")
+    proc.pid_file.write_text(f"{dead.pid}\n")
+    assert proc.exited()
+    assert proc.pid() is None
+    assert not proc.pid_file.exists()
 
 
 def test_the_log_tail_shows_what_the_process_printed(tmp_path: Path) -> None:

@@ -1,0 +1,58 @@
+"""Topic names and the headers callstream puts on every record."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+import msgspec
+
+from yunhu.callbacks import CallbackKind
+
+
+class Topics(msgspec.Struct, frozen=True, kw_only=True):
+    callstate_raw: str = "callstream.callstate.raw"
+    cdr_raw: str = "callstream.cdr.raw"
+    deadletter: str = "callstream.deadletter"
+    callstate: str = "callstream.callstate"
+    cdr: str = "callstream.cdr"
+    recordings: str = "callstream.recordings"
+
+    @classmethod
+    def with_suffix(cls, suffix: str) -> Topics:
+        """Every name with `.suffix` appended: how tests keep their data apart."""
+        base = cls()
+        return cls(**{f: f"{getattr(base, f)}.{suffix}" for f in base.__struct_fields__})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Topics:
+        suffix = env.get("CALLSTREAM_TOPIC_SUFFIX", "")
+        return cls.with_suffix(suffix) if suffix else cls()
+
+    def raw(self, kind: CallbackKind) -> str:
+        return self.callstate_raw if kind == "callstate" else self.cdr_raw
+
+    def all(self) -> tuple[str, ...]:
+        return tuple(getattr(self, f) for f in self.__struct_fields__)
+
+
+class Header:
+    """Header names on raw records (ingest) and dead letters (every service)."""
+
+    TENANT: Final = "tenant"
+    KIND: Final = "kind"
+    RECEIVED_AT: Final = "received-at"  # epoch milliseconds, decimal
+    SOURCE: Final = "source"  # the client address the callback came from
+    CONTENT_TYPE: Final = "content-type"
+    EVENT_ID: Final = "event-id"  # unique per accepted callback
+    SCHEMA_VERSION: Final = "schema-version"
+    DLQ_REASON: Final = "dlq-reason"
+    DLQ_DETAIL: Final = "dlq-detail"
+    DLQ_SERVICE: Final = "dlq-service"
+    DLQ_SOURCE_TOPIC: Final = "dlq-source-topic"
+    DLQ_SOURCE_PARTITION: Final = "dlq-source-partition"
+    DLQ_SOURCE_OFFSET: Final = "dlq-source-offset"
+    DLQ_ATTEMPTS: Final = "dlq-attempts"
+
+
+RAW_SCHEMA_VERSION: Final = b"1"

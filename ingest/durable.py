@@ -1,0 +1,142 @@
+"""Makes each accepted callback durable: in Kafka when the broker acknowledges in time,
+otherwise in the local spool, which a background task drains once Kafka is back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
+
+from aiokafka.errors import KafkaError
+
+from ingest.spool import Spool, SpoolRecord
+
+log = logging.getLogger(__name__)
+
+Where = Literal["kafka", "spool"]
+
+
+class Producer(Protocol):
+    """What the writer needs of an aiokafka producer (a fake will do in unit tests)."""
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None = ..., headers: Any = ...
+    ) -> asyncio.Future[Any]: ...
+
+
+class DurableWriter:
+    def __init__(
+        self,
+        producer: Producer | None,
+        spool: Spool,
+        *,
+        ack_timeout: float = 5.0,
+        on_spooled: Callable[[int], None] | None = None,
+    ) -> None:
+        self.producer = producer
+        self.spool = spool
+        self.ack_timeout = ack_timeout
+        # Spool mode: while the spool holds records (or Kafka just failed us), new records
+        # queue behind them, so per-call order survives an outage.
+        self.spooling = producer is None or spool.records > 0
+        self.abandoned_sends = 0  # sends that may still land after we spooled their record
+        self._on_spooled = on_spooled
+        # Acknowledgements being waited for, oldest first (one timeout for all, so a deque
+        # and one watchdog task replace a timer per request).
+        self._waiting: deque[tuple[float, asyncio.Future[Any]]] = deque()
+
+    def attach(self, producer: Producer) -> None:
+        """The producer connected after start-up (Kafka was down when we started)."""
+        self.producer = producer
+
+    @property
+    def ready(self) -> bool:
+        """True while an event can be made durable somewhere."""
+        return (self.producer is not None and not self.spooling) or self.spool.has_room()
+
+    async def write(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> Where:
+        if not self.spooling and self.producer is not None:
+            try:
+                await self._publish_one(self.producer, topic, key, value, headers)
+            except (KafkaError, TimeoutError) as err:
+                if not self.spooling:
+                    log.warning("kafka did not acknowledge in time, spooling: %r", err)
+                self.spooling = True
+                self.abandoned_sends += 1
+            else:
+                return "kafka"
+        await self.spool.append(SpoolRecord(topic, key, value, headers, time.time()))
+        if self._on_spooled is not None:
+            self._on_spooled(1)
+        return "spool"
+
+    async def _publish_one(
+        self,
+        producer: Producer,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: list[tuple[str, bytes]],
+    ) -> None:
+        # send() itself is bounded by the producer's request_timeout_ms (metadata, full batch).
+        future = await producer.send(topic, value, key=key, headers=headers)
+        self._waiting.append((time.monotonic() + self.ack_timeout, future))
+        await future
+
+    async def expire_forever(self, every: float = 0.05) -> None:
+        """Fails acknowledgements that took longer than `ack_timeout` with TimeoutError.
+
+        aiokafka checks `done()` before resolving a message's future, so failing it here
+        only ends our wait; the message may still be delivered later (a duplicate)."""
+        waiting = self._waiting
+        while True:
+            await asyncio.sleep(every)
+            now = time.monotonic()
+            while waiting and (waiting[0][1].done() or waiting[0][0] <= now):
+                _, future = waiting.popleft()
+                if not future.done():
+                    future.set_exception(TimeoutError("kafka did not acknowledge in time"))
+
+    async def publish_batch(self, records: list[SpoolRecord]) -> None:
+        producer = self.producer
+        if producer is None:
+            raise KafkaError("no producer yet")
+        async with asyncio.timeout(2 * self.ack_timeout):
+            futures = [
+                await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
+            ]
+            await asyncio.gather(*futures)
+
+    async def drain_forever(self, idle: float = 0.5) -> None:
+        """The background drainer: empties the spool whenever Kafka takes records again."""
+        backoff = 0.5
+        while True:
+            if self.spool.stored_bytes == 0:  # nothing stored, nothing being appended
+                if self.spooling and self.producer is not None:
+                    self.spooling = False
+                    log.info("spool drained; publishing to kafka directly again")
+                self.spool.appended.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(idle):
+                        await self.spool.appended.wait()
+                continue
+            if self.producer is None:
+                await asyncio.sleep(idle)
+                continue
+            try:
+                drained = await self.spool.drain(self.publish_batch)
+            except (KafkaError, TimeoutError) as err:
+                log.info("spool drain paused, kafka not ready: %r", err)
+                await asyncio.sleep(backoff + random.uniform(0, backoff / 2))  # noqa: S311
+                backoff = min(backoff * 2, 5.0)
+            else:
+                backoff = 0.5
+                if drained:
+                    log.info("spool: %d records published to kafka", drained)

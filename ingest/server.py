@@ -1,0 +1,82 @@
+"""Run the receiver: one process, or N sharing the port (SO_REUSEPORT) under a supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from common.config import KafkaSettings
+from common.topics import Topics
+from ingest.app import INGEST, build_app, kafka_connector
+from ingest.settings import IngestSettings
+from ingest.spool import Spool
+from yunhu.tenants import Tenant
+
+log = logging.getLogger(__name__)
+
+
+async def serve(
+    settings: IngestSettings,
+    tenants: dict[str, Tenant],
+    topics: Topics,
+    kafka: KafkaSettings,
+    spool_dir: Path,
+    *,
+    reuse_port: bool = False,
+) -> None:
+    """Serve until SIGTERM/SIGINT, then stop accepting, finish in-flight work, flush, return."""
+    spool = Spool(spool_dir, max_bytes=settings.spool_max_bytes)
+    app = build_app(settings, tenants, topics, spool, kafka_connector(kafka, settings.ack_timeout))
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port, backlog=2048)
+    await site.start()
+    log.info("ingest listening", extra={"host": settings.host, "port": settings.port})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: no new callbacks, finishing those in flight")
+    app[INGEST].closing = True
+    await runner.cleanup()
+    log.info("stopped", extra={"spooled_records_left": spool.records})
+
+
+def supervise(worker_argv: Sequence[Sequence[str]]) -> int:
+    """Run one child per argv, restart any that dies, stop them all on SIGTERM/SIGINT."""
+    stopping = False
+
+    def stop(_sig: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    children = [subprocess.Popen(list(argv)) for argv in worker_argv]  # noqa: S603
+    while not stopping:
+        time.sleep(0.2)
+        for index, child in enumerate(children):
+            if child.poll() is not None and not stopping:
+                log.warning("worker %d exited with %s; restarting", index, child.returncode)
+                children[index] = subprocess.Popen(list(worker_argv[index]))  # noqa: S603
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signal.SIGTERM)
+    codes = [child.wait() for child in children]
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+def worker_argv(argv: Sequence[str], index: int) -> list[str]:
+    return [sys.executable, "-m", "callstream", *argv, "--worker-index", str(index)]

@@ -1,0 +1,78 @@
+"""Simulator traffic through a real receiver process into the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from pathlib import Path
+
+from common.topics import Topics
+from tests.support.delivery import check_delivery, create_topics, sent_entries
+from tests.support.receiver import running_receiver, start_receiver, stop, wait_healthy
+from tests.support.services import Services
+from tests.support.sim import running_simulator
+from yunhu.sim.poster import TrafficSettings
+from yunhu.sim.run import post_traffic
+
+
+async def test_every_acknowledged_callback_is_in_the_raw_topics(
+    services: Services, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:10]
+    topics = Topics.with_suffix(suffix)
+    await create_topics(services.kafka, topics)
+    log = tmp_path / "sent.ndjson"
+    async with (
+        running_receiver(tmp_path, services.kafka, suffix) as receiver,
+        running_simulator() as sim,
+    ):
+        report = await post_traffic(
+            sim, TrafficSettings(receiver.url, rate=100, calls=90, seed=21, sent_log=log)
+        )
+    assert report.calls == 90
+    assert report.accepted == sum(report.statuses.values()), report.summary()
+    delivery = await check_delivery(services.kafka, topics, log)
+    assert delivery.expected == report.accepted > 90 * 3
+    assert delivery.missing == []
+    assert delivery.duplicates == 0
+    tenants = {dict(r.headers)["tenant"] for r in delivery.records}
+    assert tenants == {b"9024", b"7001", b"20000013"}
+    for record in delivery.records:
+        headers = dict(record.headers)
+        assert set(headers) >= {
+            "tenant", "kind", "received-at", "source", "content-type", "event-id", "schema-version",
+        }  # fmt: skip
+        assert headers["source"] == b"127.0.0.1"
+    assert len({dict(r.headers)["event-id"] for r in delivery.records}) == len(delivery.records)
+
+
+async def test_sigterm_under_load_loses_nothing_and_exits_0(
+    services: Services, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:10]
+    topics = Topics.with_suffix(suffix)
+    await create_topics(services.kafka, topics)
+    log = tmp_path / "sent.ndjson"
+    receiver = start_receiver(tmp_path, services.kafka, suffix)
+    try:
+        await wait_healthy(receiver)
+        async with running_simulator() as sim:
+            sending = asyncio.create_task(
+                post_traffic(
+                    sim, TrafficSettings(receiver.url, rate=60, duration=6, seed=4, sent_log=log)
+                )
+            )
+            await asyncio.sleep(2.5)
+            receiver.signal(signal.SIGTERM)
+            code = await asyncio.to_thread(receiver.proc.wait, 60)
+            report = await sending
+    finally:
+        stop(receiver)
+    assert code == 0, receiver.log_text()
+    assert report.accepted > 50, report.summary()
+    refused = sum(n for (_, s), n in report.statuses.items() if not s.startswith("2"))
+    assert refused > 0, "traffic went on after SIGTERM and was refused"
+    delivery = await check_delivery(services.kafka, topics, log)
+    assert delivery.expected == len(sent_entries(log)) == report.accepted
+    assert delivery.missing == []

@@ -1,0 +1,88 @@
+"""Nothing acknowledged is lost when the broker dies, or when the receiver itself does."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from pathlib import Path
+
+from common.topics import Topics
+from tests.support.delivery import check_delivery, create_topics, sent_entries
+from tests.support.private_kafka import PrivateKafka
+from tests.support.receiver import (
+    killed_on_exit,
+    start_receiver,
+    stop,
+    wait_drained,
+    wait_healthy,
+)
+from tests.support.sim import running_simulator
+from yunhu.sim.poster import TrafficSettings
+from yunhu.sim.run import post_traffic
+
+
+async def test_broker_killed_and_restarted_20s_later_loses_nothing(tmp_path: Path) -> None:
+    broker = PrivateKafka.create(tmp_path / "kafka")
+    await asyncio.to_thread(broker.start)
+    try:
+        suffix = uuid.uuid4().hex[:10]
+        topics = Topics.with_suffix(suffix)
+        await create_topics(broker.kafka, topics)
+        log = tmp_path / "sent.ndjson"
+        with killed_on_exit(start_receiver(tmp_path, broker.kafka, suffix)) as receiver:
+            await wait_healthy(receiver)
+            async with running_simulator() as sim:
+                traffic = TrafficSettings(receiver.url, rate=8, duration=36, seed=8, sent_log=log)
+                sending = asyncio.create_task(post_traffic(sim, traffic))
+                await asyncio.sleep(5)
+                await asyncio.to_thread(broker.kill)
+                await asyncio.sleep(20)
+                await asyncio.to_thread(broker.start)
+                report = await sending
+            await wait_drained(receiver)
+            assert stop(receiver) == 0, receiver.log_text()
+        delivery = await check_delivery(broker.kafka, topics, log)
+    finally:
+        broker.stop()
+    print(f"\nbroker outage: {report.summary()}\n{delivery.duplicates} duplicates")
+    assert report.calls >= 8 * 35
+    assert report.accepted == sum(report.statuses.values()), "every callback was acknowledged"
+    assert delivery.expected == report.accepted
+    assert delivery.missing == [], f"{len(delivery.missing)} acknowledged callbacks lost"
+    assert "spool" in receiver.log_text()
+
+
+async def test_receiver_killed_while_spooling_drains_after_restart(tmp_path: Path) -> None:
+    broker = PrivateKafka.create(tmp_path / "kafka")
+    await asyncio.to_thread(broker.start)
+    suffix = uuid.uuid4().hex[:10]
+    topics = Topics.with_suffix(suffix)
+    await create_topics(broker.kafka, topics)
+    await asyncio.to_thread(broker.kill)  # Kafka is down: everything goes to the spool
+    log = tmp_path / "sent.ndjson"
+    try:
+        with killed_on_exit(start_receiver(tmp_path, broker.kafka, suffix)) as first:
+            await wait_healthy(first)
+            async with running_simulator() as sim:
+                traffic = TrafficSettings(first.url, rate=20, duration=6, seed=2, sent_log=log)
+                sending = asyncio.create_task(post_traffic(sim, traffic))
+                await asyncio.sleep(3)
+                first.signal(signal.SIGKILL)
+                report = await sending
+        spooled = list((tmp_path / "spool" / "worker-0").glob("*.seg"))
+        assert spooled, "the killed receiver left its spool behind"
+        acknowledged = len(sent_entries(log))
+        assert acknowledged > 100, report.summary()
+
+        await asyncio.to_thread(broker.start)
+        with killed_on_exit(start_receiver(tmp_path, broker.kafka, suffix)) as second:
+            await wait_healthy(second)
+            await wait_drained(second)
+            assert stop(second) == 0, second.log_text()
+        delivery = await check_delivery(broker.kafka, topics, log)
+    finally:
+        broker.stop()
+    assert delivery.expected == acknowledged
+    assert delivery.missing == [], f"{len(delivery.missing)} acknowledged callbacks lost"
+    assert "records left by an earlier run" in second.log_text()

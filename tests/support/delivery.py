@@ -1,0 +1,55 @@
+"""Proving delivery: every callback the simulator got a 2xx for is in the raw topics."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from common.config import KafkaSettings
+from common.kafka import TopicSpec, admin_client, ensure_topics
+from common.topics import Topics
+from tests.support.kafka import Record, read_topic
+
+
+async def create_topics(kafka: KafkaSettings, topics: Topics, partitions: int = 3) -> None:
+    admin = admin_client(kafka)
+    await admin.start()
+    try:
+        await ensure_topics(admin, [TopicSpec(t, partitions) for t in topics.all()])
+    finally:
+        await admin.close()
+
+
+@dataclass
+class Delivery:
+    expected: int
+    missing: list[dict[str, str]]
+    duplicates: int
+    records: list[Record]
+
+
+def sent_entries(sent_log: Path) -> list[dict[str, str]]:
+    return [msgspec.json.decode(line) for line in sent_log.read_bytes().splitlines()]
+
+
+async def check_delivery(kafka: KafkaSettings, topics: Topics, sent_log: Path) -> Delivery:
+    records = await read_topic(kafka, topics.callstate_raw) + await read_topic(
+        kafka, topics.cdr_raw
+    )
+    found = Counter(
+        (
+            dict(r.headers)["kind"].decode(),
+            r.key.decode() if r.key else "",
+            hashlib.sha256(r.value or b"").hexdigest(),
+        )
+        for r in records
+    )
+    entries = sent_entries(sent_log)
+    wanted = Counter((e["kind"], e["uuid"], e["sha256"]) for e in entries)
+    missing = [e for e in entries if found[(e["kind"], e["uuid"], e["sha256"])] == 0]
+    duplicates = sum(max(0, found[k] - n) for k, n in wanted.items())
+    return Delivery(len(entries), missing, duplicates, records)

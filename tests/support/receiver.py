@@ -1,0 +1,121 @@
+"""`callstream ingest` as a real process on a real port, for integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from common.config import KafkaSettings
+from tests.support.ports import free_port
+from tests.support.sim import TENANTS_TOML
+
+
+@dataclass
+class Receiver:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def tenants_file(folder: Path) -> Path:
+    path = folder / "tenants.toml"
+    path.write_text(TENANTS_TOML)
+    return path
+
+
+def start_receiver(
+    folder: Path,
+    kafka: KafkaSettings,
+    topic_suffix: str,
+    *,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Receiver:
+    port = port or free_port()
+    log = folder / f"ingest-{port}.log"
+    env = {
+        **os.environ,
+        "CALLSTREAM_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "CALLSTREAM_TOPIC_SUFFIX": topic_suffix,
+        "CALLSTREAM_TENANTS": str(tenants_file(folder)),
+        "CALLSTREAM_INGEST_HOST": "127.0.0.1",
+        "CALLSTREAM_INGEST_PORT": str(port),
+        "CALLSTREAM_INGEST_SPOOL_DIR": str(folder / "spool"),
+        "CALLSTREAM_INGEST_ACK_TIMEOUT": "2",
+        **(extra_env or {}),
+    }
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "callstream", "ingest"], env=env, stdout=out, stderr=out
+        )
+    return Receiver(f"http://127.0.0.1:{port}", proc, log)
+
+
+async def wait_healthy(receiver: Receiver, within: float = 30.0) -> None:
+    async with aiohttp.ClientSession() as session, asyncio.timeout(within):
+        while True:
+            assert receiver.proc.poll() is None, f"receiver exited:\n{receiver.log_text()}"
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"{receiver.url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+
+
+async def wait_drained(receiver: Receiver, within: float = 90.0) -> None:
+    """Until /readyz says the spool is empty and events go straight to Kafka."""
+    async with aiohttp.ClientSession() as session, asyncio.timeout(within):
+        while True:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"{receiver.url}/readyz") as response:
+                    state = await response.json()
+                    if state["spool_records"] == 0 and state["kafka"] == "direct":
+                        return
+            await asyncio.sleep(0.2)
+
+
+def stop(receiver: Receiver, timeout: float = 30.0) -> int:
+    if receiver.proc.poll() is None:
+        receiver.proc.send_signal(signal.SIGTERM)
+    try:
+        return receiver.proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        receiver.proc.kill()
+        return receiver.proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def running_receiver(
+    folder: Path, kafka: KafkaSettings, topic_suffix: str, **kwargs: object
+) -> AsyncIterator[Receiver]:
+    receiver = start_receiver(folder, kafka, topic_suffix, **kwargs)  # type: ignore[arg-type]
+    try:
+        await wait_healthy(receiver)
+        yield receiver
+    finally:
+        stop(receiver)
+
+
+@contextlib.contextmanager
+def killed_on_exit(receiver: Receiver) -> Iterator[Receiver]:
+    try:
+        yield receiver
+    finally:
+        if receiver.proc.poll() is None:
+            receiver.proc.kill()
+            receiver.proc.wait()
