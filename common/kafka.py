@@ -39,7 +39,7 @@ def durable_producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProdu
     options: dict[str, Any] = {
         "acks": "all",
         "enable_idempotence": True,
-        "linger_ms": 2,
+        "linger_ms": 0,
         "request_timeout_ms": 30_000,
         "partitioner": KeyHashPartitioner(),
         **overrides,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import time
@@ -15,6 +16,7 @@ import msgspec
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
+from common.batching import BatchingProducer
 from common.config import KafkaSettings
 from common.kafka import durable_producer
 from common.topics import RAW_SCHEMA_VERSION, Header, Topics
@@ -47,10 +49,17 @@ class Ingest:
     in_flight: int = 0
 
     def __post_init__(self) -> None:
+        # Event ids: a random per-process prefix and a counter (os.urandom per request is
+        # a system call; this is unique across processes and restarts all the same).
+        self._id_prefix = os.urandom(8).hex()
+        self._id_counter = itertools.count()
         self.auth = Authenticator(self.tenants)
         self.sources = SourceResolver(self.settings.trusted_proxies)
         self.retry_after = {"Retry-After": str(self.settings.retry_after)}
         self.metrics.watch_spool(self.writer.spool, self.writer)
+
+    def next_event_id(self) -> bytes:
+        return f"{self._id_prefix}{next(self._id_counter):016x}".encode()
 
 
 INGEST: Final = web.AppKey("ingest", Ingest)
@@ -123,7 +132,7 @@ async def _durable(
         (Header.RECEIVED_AT, str(time.time_ns() // 1_000_000).encode()),
         (Header.SOURCE, source.encode()),
         (Header.CONTENT_TYPE, request.headers.get("Content-Type", "").encode()),
-        (Header.EVENT_ID, os.urandom(16).hex().encode()),
+        (Header.EVENT_ID, ingest.next_event_id()),
         (Header.SCHEMA_VERSION, RAW_SCHEMA_VERSION),
     ]
     if isinstance(event, DecodeError):
@@ -267,7 +276,7 @@ def kafka_connector(
                 continue
             break
         try:
-            yield producer
+            yield BatchingProducer(producer)
         finally:
             await producer.stop()  # flushes what is still batched
 

@@ -1,0 +1,233 @@
+"""Receiver benchmark: callstream ingest beside a ceiling and a naive receiver, in one run.
+
+For each server, wrk drives the same duration and connections with the platform's
+example call-state body (a fresh call uuid per request), against the local Kafka.
+Printed per server: requests/s, p50/p99 latency, and the server's CPU microseconds
+per request (from /proc, user+system); then the ratios the targets are set on.
+The servers take turns for several rounds and the medians are compared: on a small
+shared VM one run of the same code varies by half again, so single runs mislead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from callstream.stack import Stack, StackSettings
+from common.kafka import TopicSpec, admin_client, ensure_topics
+from common.topics import Topics
+from tests.support.ports import free_port
+from tests.support.sim import TENANTS_TOML, sim_tenants
+
+ROOT = Path(__file__).resolve().parents[1]
+BODY = ROOT / "yunhu" / "examples" / "callstate.json"
+LUA = Path(__file__).with_name("wrk_callstate.lua")
+TICK_US = 1_000_000 / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us: float
+    errors: int
+
+    def line(self) -> str:
+        return (
+            f"{self.name:10} {self.rps:9.0f} req/s   p50 {self.p50_ms:6.2f} ms   "
+            f"p99 {self.p99_ms:6.2f} ms   {self.cpu_us:6.1f} µs CPU/request   "
+            f"non-2xx/errors {self.errors}"
+        )
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _ms(text: str) -> float:
+    if re.fullmatch(r"([\d.]+)(us|ms|s)", text) is None:
+        raise ValueError(f"wrk printed a latency of {text!r}")
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _wrk(url: str, seconds: int, connections: int) -> tuple[int, float, float, float, int]:
+    argv = [
+        "wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(LUA), url,
+    ]  # fmt: skip
+    env = {**os.environ, "CALLSTREAM_BENCH_BODY": str(BODY)}
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout  # noqa: S603
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    errors = int(bad.group(1)) if bad else 0
+    if socket_errors:
+        errors += sum(int(g) for g in socket_errors.groups())
+    return requests, rps, p50, p99, errors
+
+
+async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                async with session.post(url, data=BODY.read_bytes()) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} never answered 200")
+
+
+def measure(
+    name: str, argv: list[str], env: dict[str, str], url: str, *, seconds: int, connections: int
+) -> Result:
+    proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL)  # noqa: S603
+    try:
+        asyncio.run(_wait_ready(url, proc))
+        _wrk(url, 3, connections)  # warm-up: connections, JIT-free but caches and batches
+        before = _cpu_ticks(proc.pid)
+        requests, rps, p50, p99, errors = _wrk(url, seconds, connections)
+        cpu = (_cpu_ticks(proc.pid) - before) * TICK_US
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return Result(name, requests, rps, p50, p99, cpu / max(requests, 1), errors)
+
+
+async def _create(settings: StackSettings, topics: Topics) -> None:
+    admin = admin_client(settings.kafka_settings())
+    await admin.start()
+    try:
+        await ensure_topics(admin, [TopicSpec(t, 6) for t in topics.all()])
+    finally:
+        await admin.close()
+
+
+def run(
+    seconds: int, connections: int, rounds: int, only: set[str] | None = None
+) -> list[list[Result]]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench.receiver needs wrk (Debian: apt-get install wrk)")
+    settings = StackSettings.from_env(os.environ)
+    Stack(settings).up()
+    suffix = f"bench-{uuid.uuid4().hex[:8]}"
+    topics = Topics.with_suffix(suffix)
+    asyncio.run(_create(settings, topics))
+    tenant = sim_tenants()["9024"]
+    path = f"/callbacks/9024/callstate?key={tenant.callback_key}"
+    python = sys.executable
+    with tempfile.TemporaryDirectory() as folder:
+        tenants = Path(folder) / "tenants.toml"
+        tenants.write_text(TENANTS_TOML)
+        ports = [free_port() for _ in range(3)]
+        ingest_env = {
+            "CALLSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "CALLSTREAM_TOPIC_SUFFIX": suffix,
+            "CALLSTREAM_TENANTS": str(tenants),
+            "CALLSTREAM_INGEST_HOST": "127.0.0.1",
+            "CALLSTREAM_INGEST_PORT": str(ports[2]),
+            "CALLSTREAM_INGEST_SPOOL_DIR": str(Path(folder) / "spool"),
+            "CALLSTREAM_LOG_LEVEL": "WARNING",
+        }
+        servers = [
+            ("ceiling", [python, "-m", "bench.servers.ceiling", str(ports[0])], {}),
+            ("naive", [python, "-m", "bench.servers.naive", str(ports[1]), settings.kafka_bootstrap,
+                       suffix], {}),
+            ("callstream", [python, "-m", "callstream", "ingest"], ingest_env),
+        ]  # fmt: skip
+        chosen = [
+            (name, argv, env, f"http://127.0.0.1:{port}{path}")
+            for (name, argv, env), port in zip(servers, ports, strict=True)
+            if only is None or name in only
+        ]
+        all_rounds = []
+        for index in range(rounds):
+            results = [
+                measure(n, a, e, url, seconds=seconds, connections=connections)
+                for n, a, e, url in chosen
+            ]
+            print(f"round {index + 1}:", *(r.line() for r in results), sep="\n  ", flush=True)
+            all_rounds.append(results)
+        return all_rounds
+
+
+def median(rounds: list[list[Result]]) -> list[Result]:
+    names = [r.name for r in rounds[0]]
+    medians = []
+    for name in names:
+        mine = [r for results in rounds for r in results if r.name == name]
+        medians.append(
+            Result(
+                name,
+                int(statistics.median(r.requests for r in mine)),
+                statistics.median(r.rps for r in mine),
+                statistics.median(r.p50_ms for r in mine),
+                statistics.median(r.p99_ms for r in mine),
+                statistics.median(r.cpu_us for r in mine),
+                sum(r.errors for r in mine),
+            )
+        )
+    return medians
+
+
+def report(results: list[Result], seconds: int, connections: int, rounds: int) -> str:
+    by = {r.name: r for r in results}
+    ceiling, naive, ours = by["ceiling"], by["naive"], by["callstream"]
+    cpu_ratio = ours.cpu_us / ceiling.cpu_us
+    rps_ratio = ours.rps / naive.rps
+    lines = [
+        f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}; wrk -t2 -c{connections} -d{seconds}s; "
+        f"medians of {rounds} rounds",
+        *(r.line() for r in results),
+        f"CPU per accepted callback vs ceiling: {cpu_ratio:.2f}x (target <= 1.3x)",
+        f"requests/s vs naive receiver:         {rps_ratio:.2f}x (target >= 1.5x)",
+        f"p99 at {connections} connections:            {ours.p99_ms:.1f} ms (target <= 20 ms)",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench receiver")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", action="append", help="measure only this server (repeatable)")
+    args = parser.parse_args(argv if argv is not None else [])
+    rounds = run(args.seconds, args.connections, args.rounds, set(args.only) if args.only else None)
+    results = median(rounds)
+    if args.only:
+        print("medians:", *(r.line() for r in results), sep="\n  ")
+    else:
+        print(report(results, args.seconds, args.connections, args.rounds))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

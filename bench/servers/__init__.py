@@ -1,0 +1,1 @@
+"""Baseline servers that benchmarks measure callstream against."""

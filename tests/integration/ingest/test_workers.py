@@ -1,0 +1,71 @@
+"""`callstream ingest --workers N`: N processes share the port, each with its own spool."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from common.topics import Topics
+from tests.support.delivery import check_delivery, create_topics
+from tests.support.ports import free_port
+from tests.support.receiver import Receiver, tenants_file, wait_healthy
+from tests.support.services import Services
+from tests.support.sim import running_simulator
+from yunhu.sim.poster import TrafficSettings
+from yunhu.sim.run import post_traffic
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()]
+
+
+async def test_workers_share_the_port_and_deliver_everything(
+    services: Services, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:10]
+    topics = Topics.with_suffix(suffix)
+    await create_topics(services.kafka, topics)
+    port = free_port()
+    env = {
+        **os.environ,
+        "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
+        "CALLSTREAM_TOPIC_SUFFIX": suffix,
+        "CALLSTREAM_TENANTS": str(tenants_file(tmp_path)),
+        "CALLSTREAM_INGEST_HOST": "127.0.0.1",
+        "CALLSTREAM_INGEST_PORT": str(port),
+        "CALLSTREAM_INGEST_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    log_path = tmp_path / "ingest.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "callstream", "ingest", "--workers", "2"],
+            env=env,
+            stdout=log_file,
+            stderr=log_file,
+        )
+    receiver = Receiver(f"http://127.0.0.1:{port}", proc, log_path)
+    log = tmp_path / "sent.ndjson"
+    try:
+        await wait_healthy(receiver)
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        async with running_simulator() as sim:
+            report = await post_traffic(
+                sim, TrafficSettings(receiver.url, rate=100, calls=60, seed=6, sent_log=log)
+            )
+        listening = Path("/proc/net/tcp").read_text().count(f":{port:04X} 00000000:0000 0A")
+        assert listening == 2, "both workers listen on the port"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+    assert code == 0, log_path.read_text()
+    assert report.accepted == sum(report.statuses.values())
+    assert sorted(p.name for p in (tmp_path / "spool").iterdir()) == ["worker-0", "worker-1"]
+    delivery = await check_delivery(services.kafka, topics, log)
+    assert delivery.missing == []
+    assert delivery.expected == report.accepted
