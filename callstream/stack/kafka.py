@@ -134,10 +134,19 @@ def _write_config(settings: StackSettings) -> tuple[Path, Path]:
     return server, log4j
 
 
+def _cluster_id() -> str:
+    """A Kafka cluster id (base64url of a UUID); never one starting with "-", which the
+    storage tool's argument parser would take for an option."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not candidate.startswith("-"):
+            return candidate
+
+
 def _format_storage(java: str, lib: Path, server: Path, data: Path) -> None:
     if (data / "meta.properties").is_file():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    cluster_id = _cluster_id()
     argv = [java, "-cp", f"{lib}/*", STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(server)]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:

@@ -45,3 +45,11 @@ def test_env_exports_point_clients_at_the_stack() -> None:
     assert exports["CALLSTREAM_KAFKA_BOOTSTRAP"] == "127.0.0.1:19092"
     assert exports["CALLSTREAM_S3_ENDPOINT"] == "http://127.0.0.1:8333"
     assert exports["CALLSTREAM_S3_BUCKET"] == "callstream"
+
+
+def test_cluster_ids_never_look_like_options() -> None:
+    from callstream.stack.kafka import _cluster_id  # noqa: PLC0415
+
+    ids = {_cluster_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
