@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-from callstream import ingest_cli, sim_cli
+from callstream import enrich_cli, ingest_cli, sim_cli
 from callstream.stack import cli as stack_cli
 
 
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     stack_cli.add_parser(sub)
     sim_cli.add_parser(sub)
     ingest_cli.add_parser(sub)
+    enrich_cli.add_parser(sub)
     return parser
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from common.kafka import KeyHashPartitioner
+from common.kafka import KeyHashPartitioner, partitions_of
 
 PARTITIONS_TTL = 30.0
 
@@ -71,10 +71,7 @@ class BatchingProducer:
         now = time.monotonic()
         if known is not None and now - known[0] < PARTITIONS_TTL:
             return known[1]
-        found = await self.producer.client._wait_on_metadata(
-            topic
-        )  # aiokafka has no public call for this
-        partitions = sorted(found)
+        partitions = await partitions_of(self.producer, topic)
         self._partitions[topic] = (now, partitions)
         return partitions
 

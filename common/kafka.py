@@ -61,6 +61,16 @@ def manual_consumer(
     return AIOKafkaConsumer(*topics, **settings.client_kwargs(), **options)
 
 
+async def partitions_of(client: Any, topic: str) -> list[int]:
+    """The partitions of `topic`, fetching its metadata if the client has none yet.
+
+    `client` is an aiokafka producer or consumer; aiokafka has no public call that works
+    for a topic the client is not subscribed to, so this uses its internal one."""
+    inner = client.client if isinstance(client, AIOKafkaProducer) else client._client
+    found = await inner._wait_on_metadata(topic)
+    return sorted(found)
+
+
 def admin_client(settings: KafkaSettings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**settings.client_kwargs(), request_timeout_ms=15_000)
 

@@ -70,6 +70,10 @@ class DurableWriter:
                     log.warning("kafka did not acknowledge in time, spooling: %r", err)
                 self.spooling = True
                 self.abandoned_sends += 1
+            except Exception:
+                log.exception("publishing failed unexpectedly; spooling")
+                self.spooling = True
+                self.abandoned_sends += 1
             else:
                 return "kafka"
         await self.spool.append(SpoolRecord(topic, key, value, headers, time.time()))
@@ -136,6 +140,9 @@ class DurableWriter:
                 log.info("spool drain paused, kafka not ready: %r", err)
                 await asyncio.sleep(backoff + random.uniform(0, backoff / 2))  # noqa: S311
                 backoff = min(backoff * 2, 5.0)
+            except Exception:
+                log.exception("spool drain failed unexpectedly; retrying")
+                await asyncio.sleep(5.0)
             else:
                 backoff = 0.5
                 if drained:

@@ -9,6 +9,7 @@ from typing import TypeAlias
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from common.config import KafkaSettings
+from common.kafka import partitions_of
 
 Record: TypeAlias = ConsumerRecord  # aiokafka ships no type information
 
@@ -24,15 +25,7 @@ async def read_topic(kafka: KafkaSettings, topic: str, within: float = 60.0) -> 
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        for _ in range(50):
-            if partitions:
-                break
-            await asyncio.sleep(0.1)
-            await consumer._client.force_metadata_update()  # a topic created moments ago
-            partitions = consumer.partitions_for_topic(topic)
-        assert partitions, f"topic {topic} not found"
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)

@@ -187,3 +187,33 @@ async def test_probes_metrics_and_openapi(client: TestClient[web.Request, web.Ap
 def test_the_committed_openapi_document_is_current() -> None:
     committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
     assert committed == OPENAPI, "run: python -m ingest.openapi > docs/openapi.json"
+
+
+class BrokenProducer:
+    """A producer whose send fails with something that is not a Kafka error."""
+
+    async def send(self, *args: object, **kwargs: object) -> None:
+        raise AttributeError("a bug in the publishing path")
+
+
+async def test_an_unexpected_publishing_failure_still_keeps_the_event(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    app = build_app(
+        IngestSettings(),
+        sim_tenants(),
+        Topics(),
+        spool,
+        connect_to(BrokenProducer()),  # type: ignore[arg-type]
+    )
+    async with TestClient(TestServer(app)) as test_client:
+        writer = app[INGEST].writer
+        for _ in range(100):
+            if writer.producer is not None:
+                break
+            await asyncio.sleep(0.01)
+        writer.spooling = False  # as if Kafka had been healthy until now
+        response = await test_client.post(URL, data=CALLSTATE)
+        assert response.status == 200
+        assert spool.records == 1
+        await asyncio.sleep(0.3)
+        assert spool.records == 1, "still kept: the drainer failed and lived on"

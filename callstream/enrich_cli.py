@@ -1,0 +1,60 @@
+"""`callstream enrich`: raw callbacks → canonical records, exactly once."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import signal
+import sys
+
+from common.config import ConfigError, KafkaSettings, env_float, env_int
+from common.logs import setup_logging
+from common.probes import probes
+from common.topics import Topics
+from processors.enrich.service import EnrichSettings, pipe
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("enrich", help="the enrichment consumer", description=__doc__)
+    p.add_argument("--instance", help="stable replica name (default $CALLSTREAM_INSTANCE or 0)")
+    p.add_argument("--metrics-port", type=int, help="port of /healthz and /metrics")
+    p.set_defaults(handler=main)
+
+
+def settings_from_env(args: argparse.Namespace) -> EnrichSettings:
+    env, d = os.environ, EnrichSettings()
+    settings = EnrichSettings(
+        group_id=env.get("CALLSTREAM_ENRICH_GROUP") or d.group_id,
+        instance=env.get("CALLSTREAM_INSTANCE") or d.instance,
+        source_tz=env.get("CALLSTREAM_SOURCE_TZ") or d.source_tz,
+        dedupe_window_hours=env_float(env, "CALLSTREAM_ENRICH_DEDUPE_HOURS", d.dedupe_window_hours),
+        dedupe_capacity=env_int(env, "CALLSTREAM_ENRICH_DEDUPE_CAPACITY", d.dedupe_capacity),
+        metrics_port=env_int(env, "CALLSTREAM_ENRICH_METRICS_PORT", d.metrics_port),
+    )
+    overrides = {"instance": args.instance, "metrics_port": args.metrics_port}
+    return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+async def serve(kafka: KafkaSettings, topics: Topics, settings: EnrichSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with pipe(kafka, topics, settings) as runner:
+        registry = runner.metrics.registry
+        async with probes("0.0.0.0", settings.metrics_port, registry, lambda: True):  # noqa: S104
+            await runner.run(stop)
+
+
+def main(args: argparse.Namespace) -> int:
+    setup_logging("enrich", os.environ.get("CALLSTREAM_LOG_LEVEL", "INFO"))
+    try:
+        kafka = KafkaSettings.from_env(os.environ)
+        settings = settings_from_env(args)
+    except ConfigError as err:
+        print(f"callstream enrich: {err}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(kafka, Topics.from_env(os.environ), settings))
+    return 0

@@ -1,0 +1,1 @@
+"""`callstream enrich`: raw callbacks in, canonical records out."""

@@ -1,0 +1,142 @@
+"""The enrich service: raw topics → canonical records, exactly once (Kafka transactions)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from common.config import KafkaSettings
+from common.kafka import partitions_of
+from common.records import CdrRecord
+from common.topics import Topics
+from processors.enrich.dedupe import Deduper
+from processors.enrich.transform import EnrichError, enrich, origin
+from processors.runtime import Output, Rejected, TransactionalPipe
+from yunhu.callbacks import CallbackKind
+
+log = logging.getLogger(__name__)
+
+_ENCODER: Final = msgspec.json.Encoder()
+RECORD_ID: Final = "record-id"
+SERVICE: Final = "enrich"
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichSettings:
+    group_id: str = "callstream-enrich"
+    instance: str = "0"  # stable per replica: a restarted replica fences its predecessor
+    source_tz: str = "Asia/Shanghai"
+    dedupe_window_hours: float = 24.0
+    dedupe_capacity: int = 1_000_000
+    metrics_port: int = 9101
+
+    @property
+    def transactional_id(self) -> str:
+        return f"{self.group_id}-{self.instance}"
+
+
+class Enricher:
+    """The per-record transform; holds the time zone, topics and the deduper."""
+
+    def __init__(self, topics: Topics, tz: ZoneInfo, deduper: Deduper) -> None:
+        self.topics = topics
+        self.tz = tz
+        self.deduper = deduper
+
+    def __call__(self, record: Any) -> list[Output]:
+        kind: CallbackKind = "cdr" if record.topic == self.topics.cdr_raw else "callstate"
+        headers = dict(record.headers)
+        where = origin(headers, record.topic, record.partition, record.offset)
+        try:
+            enriched = enrich(kind, record.value or b"", headers, where, self.tz)
+        except EnrichError as err:
+            raise Rejected(str(err)) from None
+        if not self.deduper.admit(enriched.record_id):
+            return []
+        topic = self.topics.cdr if isinstance(enriched, CdrRecord) else self.topics.callstate
+        out_headers = [
+            (RECORD_ID, enriched.record_id.encode()),
+            ("tenant", enriched.tenant.encode()),
+            ("schema-version", str(enriched.schema_version).encode()),
+        ]
+        return [Output(topic, enriched.uuid.encode(), _ENCODER.encode(enriched), out_headers)]
+
+
+async def warm_up(kafka: KafkaSettings, topics: list[str], deduper: Deduper, hours: float) -> int:
+    """Remember the record ids published in the last `hours` (survives restarts)."""
+    consumer = AIOKafkaConsumer(
+        **kafka.client_kwargs(), group_id=None, enable_auto_commit=False,
+        isolation_level="read_committed",
+    )  # fmt: skip
+    await consumer.start()
+    seen = 0
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in await partitions_of(consumer, t)]
+        if not tps:
+            return 0
+        consumer.assign(tps)
+        since = int((time.time() - hours * 3600) * 1000)
+        starts = await consumer.offsets_for_times(dict.fromkeys(tps, since))
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            found = starts.get(tp)
+            consumer.seek(tp, found.offset if found is not None else ends[tp])
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                for record in records:
+                    record_id = dict(record.headers).get(RECORD_ID)
+                    if record_id:
+                        deduper.remember(record_id.decode())
+                        seen += 1
+    finally:
+        await consumer.stop()
+    return seen
+
+
+@contextlib.asynccontextmanager
+async def pipe(
+    kafka: KafkaSettings, topics: Topics, settings: EnrichSettings
+) -> AsyncIterator[TransactionalPipe]:
+    """Build, start and (after the caller is done) close the enrich pipe."""
+    deduper = Deduper(settings.dedupe_capacity)
+    remembered = await warm_up(
+        kafka, [topics.callstate, topics.cdr], deduper, settings.dedupe_window_hours
+    )
+    log.info("dedupe warm", extra={"record_ids": remembered})
+    producer = AIOKafkaProducer(
+        **kafka.client_kwargs(), transactional_id=settings.transactional_id, acks="all",
+        enable_idempotence=True,
+    )  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        **kafka.client_kwargs(), group_id=settings.group_id, enable_auto_commit=False,
+        auto_offset_reset="earliest", isolation_level="read_committed",
+    )  # fmt: skip
+    await producer.start()
+    enricher = Enricher(topics, ZoneInfo(settings.source_tz), deduper)
+    runner = TransactionalPipe(
+        consumer, producer, group_id=settings.group_id, service=SERVICE,
+        deadletter_topic=topics.deadletter, transform=enricher, hooks=deduper,
+    )  # fmt: skip
+    consumer.subscribe([topics.callstate_raw, topics.cdr_raw], listener=runner.listener)
+    await consumer.start()
+    try:
+        yield runner
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def run(
+    kafka: KafkaSettings, topics: Topics, settings: EnrichSettings, stop: asyncio.Event
+) -> None:
+    async with pipe(kafka, topics, settings) as runner:
+        await runner.run(stop)

@@ -1,0 +1,167 @@
+"""Raw callback bytes (and the receiver's headers) → a canonical record. Pure functions."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from common.records import CallStateRecord, CdrRecord, Decoded, Moment, Origin
+from common.topics import Header
+from yunhu.callbacks import CallbackKind, CallState, Cdr, DecodeError, decode
+from yunhu.codes import call_state_code
+
+CALL_METHODS: Final = {
+    0: "unlimited",
+    1: "extension to extension",
+    2: "extension direct dial",
+    3: "api call",
+    4: "api double call",
+    5: "predictive outbound",
+    6: "ivr or group call",
+}
+DIRECTIONS: Final = {"callout": "outbound", "callin": "inbound", "1": "inbound", "2": "outbound"}
+
+
+class EnrichError(Exception):
+    """A raw record that cannot be enriched (it passed the receiver: a bug or an old schema)."""
+
+    retriable = False
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def platform_time(text: str, tz: ZoneInfo) -> Moment | None:
+    """`"2018-03-14 12:18:21"` in the platform's zone, or epoch seconds; None when empty."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        if text.isdigit():
+            moment = datetime.fromtimestamp(int(text), UTC)
+        else:
+            parsed = datetime.fromisoformat(text)
+            moment = parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+    except (ValueError, OverflowError, OSError):
+        raise EnrichError(f"unreadable time {text!r}") from None
+    return Moment(text, _utc(moment), int(moment.timestamp() * 1000))
+
+
+def method(code: int | None) -> Decoded | None:
+    if code is None:
+        return None
+    name = CALL_METHODS.get(code)
+    if name is None:
+        return Decoded(code, "unknown", f"unknown call method {code}", known=False)
+    return Decoded(code, name)
+
+
+def code(value: int | None) -> Decoded | None:
+    if value is None:
+        return None
+    found = call_state_code(value)
+    return Decoded(found.code, found.name, found.description, found.known)
+
+
+def hangup_direction(value: int | None) -> Decoded | None:
+    if value is None:
+        return None
+    known = {10040: "caller", 10041: "callee"}.get(value)
+    if known is None:
+        return Decoded(value, "unknown", f"unknown hangup direction {value}", known=False)
+    return Decoded(value, known, call_state_code(value).description)
+
+
+def record_id(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def origin(headers: Mapping[str, bytes], topic: str, partition: int, offset: int) -> Origin:
+    try:
+        received_ms = int(headers.get(Header.RECEIVED_AT, b"0"))
+    except ValueError:
+        received_ms = 0
+    received = datetime.fromtimestamp(received_ms / 1000, UTC)
+    return Origin(
+        event_id=headers.get(Header.EVENT_ID, b"").decode(errors="replace"),
+        received_at=received.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        received_at_ms=received_ms,
+        topic=topic,
+        partition=partition,
+        offset=offset,
+    )
+
+
+def callstate_record(event: CallState, tenant: str, where: Origin, tz: ZoneInfo) -> CallStateRecord:
+    leg = "b" if event.isbleg else "a"
+    return CallStateRecord(
+        record_id=record_id("callstate", tenant, event.uuid, event.status, leg, event.starttime),
+        tenant=tenant,
+        uuid=event.uuid,
+        buuid=event.buuid,
+        status=event.status,
+        type=event.type,
+        direction=DIRECTIONS.get(event.direction, event.direction),
+        direction_raw=event.direction,
+        method=method(event.method),
+        b_leg=event.isbleg,
+        caller=event.caller,
+        callee=event.callee,
+        extnumber=event.extnumber,
+        disnumber=event.disnumber,
+        companycode=event.companycode,
+        customuuid=event.customuuid,
+        started=platform_time(event.starttime, tz),
+        origin=where,
+    )
+
+
+def cdr_record(event: Cdr, tenant: str, where: Origin, tz: ZoneInfo) -> CdrRecord:
+    answered_at = platform_time(event.answertime, tz)
+    return CdrRecord(
+        record_id=record_id("cdr", tenant, event.uuid, event.id),
+        tenant=tenant,
+        uuid=event.uuid,
+        cdr_id=event.id,
+        direction=DIRECTIONS.get(event.type, event.type),
+        direction_raw=event.type,
+        call_method=method(event.callmethod),
+        started=platform_time(event.starttime, tz),
+        answered_at=answered_at,
+        ended=platform_time(event.endtime, tz),
+        answered=answered_at is not None or bool(event.billsec),
+        ring_seconds=event.duration,
+        talk_seconds=event.billsec,
+        hangup_cause=code(event.hangupcause),
+        hangup_direction=hangup_direction(event.hangupdirection),
+        has_recording=bool(event.recordfilename),
+        recording_file=event.recordfilename,
+        extnumber=event.extnumber,
+        disnumber=event.disnumber,
+        destnumber=event.destnumber,
+        crmid=event.crmid,
+        memberid=event.memberid,
+        customuuid=event.customuuid,
+        chengshudu=event.chengshudu,
+        userkey=event.userkey,
+        downloadip=event.downloadip,
+        companycode=event.companycode,
+        origin=where,
+    )
+
+
+def enrich(
+    kind: CallbackKind, value: bytes, headers: Mapping[str, bytes], where: Origin, tz: ZoneInfo
+) -> CallStateRecord | CdrRecord:
+    """Raises EnrichError for a body that does not decode or carries an unreadable time."""
+    event = decode(kind, value)
+    if isinstance(event, DecodeError):
+        raise EnrichError(f"{event.reason}: {event.detail}")
+    tenant = headers.get(Header.TENANT, b"").decode(errors="replace") or event.companycode
+    if isinstance(event, Cdr):
+        return cdr_record(event, tenant, where, tz)
+    return callstate_record(event, tenant, where, tz)

@@ -1,0 +1,79 @@
+"""enrich SIGKILLed mid-stream and restarted: the committed output holds every input once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from common.topics import Topics
+from tests.support.delivery import create_topics
+from tests.support.kafka import read_topic
+from tests.support.ports import free_port
+from tests.support.raw import publish_raw, simulated_callbacks
+from tests.support.services import Services
+
+
+def _start(services: Services, suffix: str, group: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
+        "CALLSTREAM_TOPIC_SUFFIX": suffix,
+        "CALLSTREAM_ENRICH_GROUP": group,
+        "CALLSTREAM_INSTANCE": "crash-test",
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "callstream", "enrich", "--metrics-port", str(free_port())],
+            env=env, stdout=out, stderr=out,
+        )  # fmt: skip
+
+
+async def test_a_killed_enricher_leaves_no_duplicate_in_the_committed_output(
+    services: Services, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:10]
+    topics = Topics.with_suffix(suffix)
+    await create_topics(services.kafka, topics)
+    items = simulated_callbacks(700, seed=12)
+    await publish_raw(services.kafka, topics, items)
+    group = f"enrich-{suffix}"
+    log = tmp_path / "enrich.log"
+
+    first = _start(services, suffix, group, log)
+    try:
+        async with asyncio.timeout(60):
+            while len(await read_topic(services.kafka, topics.callstate)) < 200:
+                await asyncio.sleep(0.2)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    finally:
+        if first.poll() is None:
+            first.kill()
+    partial = len(await read_topic(services.kafka, topics.callstate)) + len(
+        await read_topic(services.kafka, topics.cdr)
+    )
+    assert partial < len(items), "the kill came mid-stream"
+
+    second = _start(services, suffix, group, log)
+    try:
+        async with asyncio.timeout(120):
+            while True:
+                out = await read_topic(services.kafka, topics.callstate)
+                out += await read_topic(services.kafka, topics.cdr)
+                if len(out) >= len(items):
+                    break
+                await asyncio.sleep(0.5)
+        await asyncio.sleep(2)
+        out = await read_topic(services.kafka, topics.callstate)
+        out += await read_topic(services.kafka, topics.cdr)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        code = second.wait(30)
+    assert code == 0, log.read_text()
+    record_ids = [dict(r.headers)["record-id"] for r in out]
+    assert len(record_ids) == len(set(record_ids)) == len(items), "each input exactly once"

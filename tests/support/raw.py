@@ -1,0 +1,51 @@
+"""Raw records as the receiver writes them, for consumer tests."""
+
+from __future__ import annotations
+
+import random
+import time
+from zoneinfo import ZoneInfo
+
+from common.config import KafkaSettings
+from common.kafka import durable_producer
+from common.topics import Header, Topics
+from yunhu.sim.traffic import Callback, callbacks, plan_call
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def raw_headers(callback: Callback, event_id: str) -> list[tuple[str, bytes]]:
+    return [
+        (Header.TENANT, callback.companycode.encode()),
+        (Header.KIND, callback.kind.encode()),
+        (Header.RECEIVED_AT, str(int(time.time() * 1000)).encode()),
+        (Header.SOURCE, b"127.0.0.1"),
+        (Header.CONTENT_TYPE, b"application/json"),
+        (Header.EVENT_ID, event_id.encode()),
+        (Header.SCHEMA_VERSION, b"1"),
+    ]
+
+
+def simulated_callbacks(calls: int, seed: int) -> list[Callback]:
+    rng = random.Random(seed)
+    out: list[Callback] = []
+    for index in range(calls):
+        code = ("9024", "7001", "20000013")[index % 3]
+        out.extend(callbacks(plan_call(rng, code, index + 1, int(time.time())), TZ))
+    return out
+
+
+async def publish_raw(kafka: KafkaSettings, topics: Topics, items: list[Callback]) -> None:
+    producer = durable_producer(kafka)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(
+                topics.raw(c.kind), c.body, key=c.uuid.encode(), headers=raw_headers(c, f"ev-{i}")
+            )
+            for i, c in enumerate(items)
+        ]
+        for future in futures:
+            await future
+    finally:
+        await producer.stop()
