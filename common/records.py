@@ -91,3 +91,21 @@ class CdrRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     downloadip: str
     companycode: str
     origin: Origin
+
+
+class RecordingRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """Announced on `callstream.recordings` once a recording is safely in S3."""
+
+    record_id: str  # the CDR's record id
+    schema_version: int = SCHEMA_VERSION
+    tenant: str
+    uuid: str
+    cdr_id: str
+    bucket: str
+    key: str
+    size: int
+    sha256: str
+    content_type: str
+    source_file: str
+    archived_at: str  # UTC ISO-8601
+    attempts: int

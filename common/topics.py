@@ -17,6 +17,7 @@ class Topics(msgspec.Struct, frozen=True, kw_only=True):
     callstate: str = "callstream.callstate"
     cdr: str = "callstream.cdr"
     recordings: str = "callstream.recordings"
+    recordings_retry: str = "callstream.recordings.retry"
 
     @classmethod
     def with_suffix(cls, suffix: str) -> Topics:
@@ -53,6 +54,9 @@ class Header:
     DLQ_SOURCE_PARTITION: Final = "dlq-source-partition"
     DLQ_SOURCE_OFFSET: Final = "dlq-source-offset"
     DLQ_ATTEMPTS: Final = "dlq-attempts"
+    RETRY_NOT_BEFORE: Final = "retry-not-before"  # epoch milliseconds
+    RETRY_ATTEMPTS: Final = "retry-attempts"
+    RETRY_FIRST_AT: Final = "retry-first-at"  # epoch milliseconds of the first attempt
 
 
 RAW_SCHEMA_VERSION: Final = b"1"

@@ -1,0 +1,1 @@
+"""`callstream recordings`: every answered call's recording, fetched and archived to S3."""

@@ -1,0 +1,170 @@
+"""Recordings: simulator → S3 with the simulator's bytes, announced, retried when not ready."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import aiohttp
+import msgspec
+
+from common.kafka import durable_producer, manual_consumer
+from common.records import CdrRecord, Origin, RecordingRecord
+from common.topics import Topics
+from processors.enrich.transform import cdr_record
+from processors.recordings.archive import S3Archive
+from processors.recordings.service import Recorder, RecordingsSettings, consume, subscription
+from tests.support.delivery import create_topics
+from tests.support.kafka import read_topic
+from tests.support.services import Services
+from tests.support.sim import running_simulator
+from yunhu.callbacks import Cdr, decode_cdr
+from yunhu.sim.api import Simulator
+from yunhu.sim.audio import wav_bytes
+from yunhu.sim.settings import Faults, SimSettings
+from yunhu.sim.traffic import callbacks, plan_call
+from yunhu.tenants import Tenant
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+TZ = SimSettings().tz
+
+
+def answered_cdrs(sim: Simulator, count: int, seed: int) -> list[CdrRecord]:
+    rng = random.Random(seed)
+    out: list[CdrRecord] = []
+    index = 0
+    while len(out) < count:
+        index += 1
+        code = ("9024", "7001", "20000013")[index % 3]
+        plan = plan_call(rng, code, index, int(time.time()))
+        if not plan.answered:
+            continue
+        sim.add_recording(plan.recordfilename(TZ), code, plan.talk)
+        raw = decode_cdr(callbacks(plan, TZ)[-1].body)
+        assert isinstance(raw, Cdr)
+        where = Origin(
+            f"ev{index}", "2026-11-26T00:00:00Z", int(time.time() * 1000), "raw", 0, index
+        )
+        out.append(cdr_record(raw, code, where, TZ))
+    return out
+
+
+def tenants_for(sim: Simulator) -> dict[str, Tenant]:
+    return {
+        c: msgspec.structs.replace(t, api_url=sim.settings.base_url) for c, t in sim.tenants.items()
+    }
+
+
+@contextlib.asynccontextmanager
+async def running_recorder(
+    services: Services, topics: Topics, sim: Simulator, settings: RecordingsSettings,
+    s3_client: S3Client,
+) -> AsyncIterator[Recorder]:  # fmt: skip
+    producer = durable_producer(services.kafka)
+    consumer = manual_consumer(
+        services.kafka, *subscription(topics), group_id=f"rec-{uuid.uuid4().hex}"
+    )
+    await producer.start()
+    await consumer.start()
+    stop = asyncio.Event()
+    async with contextlib.AsyncExitStack() as cleanup:
+        cleanup.push_async_callback(producer.stop)
+        cleanup.push_async_callback(consumer.stop)
+        session = await cleanup.enter_async_context(aiohttp.ClientSession())
+        recorder = Recorder(
+            topics, tenants=tenants_for(sim), session=session,
+            archive=S3Archive(s3_client, services.s3.bucket, part_size=5 << 20),
+            producer=producer, settings=settings,
+        )  # fmt: skip
+        task = asyncio.create_task(consume(consumer, recorder, stop))
+        try:
+            yield recorder
+        finally:
+            stop.set()
+            await task
+
+
+async def publish_cdrs(services: Services, topics: Topics, cdrs: list[CdrRecord]) -> None:
+    producer = durable_producer(services.kafka)
+    await producer.start()
+    try:
+        for cdr in cdrs:
+            await producer.send_and_wait(
+                topics.cdr, msgspec.json.encode(cdr), key=cdr.uuid.encode(),
+                headers=[("record-id", cdr.record_id.encode())],
+            )  # fmt: skip
+    finally:
+        await producer.stop()
+
+
+async def wait_announced(
+    services: Services, topics: Topics, count: int, within: float
+) -> list[RecordingRecord]:
+    async with asyncio.timeout(within):
+        while True:
+            records = await read_topic(services.kafka, topics.recordings)
+            if len(records) >= count:
+                return [msgspec.json.decode(r.value, type=RecordingRecord) for r in records]
+            await asyncio.sleep(0.5)
+
+
+async def test_every_recording_is_archived_with_the_simulators_bytes(
+    services: Services, s3_client: S3Client, s3_prefix: str
+) -> None:
+    topics = Topics.with_suffix(uuid.uuid4().hex[:10])
+    await create_topics(services.kafka, topics)
+    async with running_simulator() as sim:
+        cdrs = answered_cdrs(sim, 6, seed=1)
+        await publish_cdrs(services, topics, cdrs)
+        settings = RecordingsSettings(s3_prefix=s3_prefix)
+        async with running_recorder(services, topics, sim, settings, s3_client):
+            sim.state.tokens.clear()  # the platform invalidates every token mid-run
+            announced = await wait_announced(services, topics, len(cdrs), 60)
+    assert sorted(a.uuid for a in announced) == sorted(c.uuid for c in cdrs)
+    for cdr, item in zip(
+        sorted(cdrs, key=lambda c: c.uuid), sorted(announced, key=lambda a: a.uuid), strict=True
+    ):
+        expected = wav_bytes(cdr.recording_file, cdr.talk_seconds or 0)
+        assert item.sha256 == hashlib.sha256(expected).hexdigest()
+        assert item.size == len(expected)
+        assert item.content_type == "audio/wav"
+        assert item.key.startswith(f"{s3_prefix}recordings/{cdr.companycode}/")
+        assert item.key.endswith(f"/{cdr.uuid}.wav")
+        stored = s3_client.get_object(Bucket=item.bucket, Key=item.key)
+        assert hashlib.sha256(stored["Body"].read()).hexdigest() == item.sha256
+        assert stored["Metadata"]["sha256"] == item.sha256
+        assert stored["Metadata"]["call-uuid"] == cdr.uuid
+        assert stored["Metadata"]["cdr-id"] == cdr.cdr_id
+
+
+async def test_a_recording_not_ready_yet_is_retried_without_blocking_others(
+    services: Services, s3_client: S3Client, s3_prefix: str
+) -> None:
+    topics = Topics.with_suffix(uuid.uuid4().hex[:10])
+    await create_topics(services.kafka, topics)
+    slow = SimSettings(seed=2, faults=Faults(not_ready_seconds=6))
+    async with running_simulator(slow) as sim:
+        late = answered_cdrs(sim, 2, seed=7)
+        sim.settings = dataclasses.replace(sim.settings, faults=Faults())
+        ready = answered_cdrs(sim, 3, seed=8)
+        await publish_cdrs(services, topics, late + ready)
+        settings = RecordingsSettings(s3_prefix=s3_prefix, first_backoff=1.0, max_backoff=2.0)
+        started = time.monotonic()
+        async with running_recorder(services, topics, sim, settings, s3_client) as recorder:
+            first = await wait_announced(services, topics, len(ready), 30)
+            early = time.monotonic() - started
+            everything = await wait_announced(services, topics, len(late) + len(ready), 60)
+    assert {a.uuid for a in first} == {c.uuid for c in ready}, "the ready ones came first"
+    assert early < 6, "nothing waited for the late recordings"
+    assert {a.uuid for a in everything} == {c.uuid for c in late + ready}
+    assert recorder.outcome.retried >= len(late)
+    assert all(a.attempts > 1 for a in everything if a.uuid in {c.uuid for c in late})
