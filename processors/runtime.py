@@ -179,9 +179,14 @@ class TransactionalPipe:
         return Output(self.deadletter_topic, record.key, record.value or b"", headers)
 
     async def _export_lag(self) -> None:
-        for tp in self.consumer.assignment():
-            high = self.consumer.highwater(tp)
-            if high is None:
-                continue
-            position = await self.consumer.position(tp)
-            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
+        await export_lag(self.consumer, self.metrics)
+
+
+async def export_lag(consumer: AIOKafkaConsumer, metrics: PipeMetrics) -> None:
+    """Lag per assigned partition: the high-water mark minus our position."""
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is None:
+            continue
+        position = await consumer.position(tp)
+        metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))

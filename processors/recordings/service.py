@@ -27,6 +27,7 @@ from common.records import CdrRecord, RecordingRecord
 from common.topics import Header, Topics
 from processors.recordings.archive import S3Archive
 from processors.recordings.fetch import fetch_and_archive
+from processors.runtime import PipeMetrics, export_lag
 from yunhu.api import Credentials, TokenManager, YunhuClient, YunhuError
 from yunhu.tenants import Tenant
 
@@ -87,9 +88,11 @@ class Recorder:
             lambda: asyncio.Semaphore(settings.per_tenant)
         )
         self.outcome = Outcome()
+        self.metrics = PipeMetrics()
 
     async def handle(self, record: Any) -> None:
         """Returns once this record's outcome is durable in Kafka."""
+        self.metrics.consumed.labels(record.topic).inc()
         try:
             cdr = _CDR.decode(record.value or b"")
         except msgspec.DecodeError as err:
@@ -178,16 +181,19 @@ class Recorder:
         ]
         log.warning("recording given up", extra={"reason": reason, "detail": detail[:200]})
         await self._send(self.topics.deadletter, record.key, record.value, headers)
+        self.metrics.deadletters.labels(self.topics.deadletter).inc()
         self.outcome.dead += 1
 
     async def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: Any) -> None:
         await self.producer.send_and_wait(topic, value, key=key, headers=list(headers))
+        self.metrics.produced.labels(topic).inc()
 
 
 async def consume(consumer: AIOKafkaConsumer, recorder: Recorder, stop: asyncio.Event) -> None:
     """Partitions in parallel, records of one partition in order; commit after each batch."""
     while not stop.is_set():
         batch = await consumer.getmany(timeout_ms=500, max_records=50)
+        await export_lag(consumer, recorder.metrics)
         if not batch:
             continue
 

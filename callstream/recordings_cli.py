@@ -1,0 +1,99 @@
+"""`callstream recordings`: fetch every answered call's recording and archive it to S3."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+
+import aiohttp
+
+from common.config import ConfigError, KafkaSettings, S3Settings, env_float, env_int
+from common.kafka import durable_producer, manual_consumer
+from common.logs import setup_logging
+from common.probes import probes
+from common.s3 import make_client
+from common.topics import Topics
+from processors.recordings.archive import S3Archive
+from processors.recordings.service import Recorder, RecordingsSettings, consume, subscription
+from yunhu.tenants import Tenant, TenantsError, load_tenants
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("recordings", help="the recording archiver", description=__doc__)
+    p.add_argument("--tenants", type=Path, help="tenants TOML file (default $CALLSTREAM_TENANTS)")
+    p.add_argument("--metrics-port", type=int, help="port of /healthz and /metrics")
+    p.set_defaults(handler=main)
+
+
+def settings_from_env() -> RecordingsSettings:
+    env, d = os.environ, RecordingsSettings()
+    return RecordingsSettings(
+        group_id=env.get("CALLSTREAM_RECORDINGS_GROUP") or d.group_id,
+        concurrency=env_int(env, "CALLSTREAM_RECORDINGS_CONCURRENCY", d.concurrency),
+        per_tenant=env_int(env, "CALLSTREAM_RECORDINGS_PER_TENANT", d.per_tenant),
+        retry_window=env_float(env, "CALLSTREAM_RECORDINGS_RETRY_WINDOW", d.retry_window),
+        first_backoff=env_float(env, "CALLSTREAM_RECORDINGS_FIRST_BACKOFF", d.first_backoff),
+        max_backoff=env_float(env, "CALLSTREAM_RECORDINGS_MAX_BACKOFF", d.max_backoff),
+        s3_prefix=env.get("CALLSTREAM_S3_PREFIX", d.s3_prefix),
+        metrics_port=env_int(env, "CALLSTREAM_RECORDINGS_METRICS_PORT", d.metrics_port),
+    )
+
+
+async def serve(
+    kafka: KafkaSettings,
+    s3: S3Settings,
+    topics: Topics,
+    *,
+    tenants: dict[str, Tenant],
+    settings: RecordingsSettings,
+    metrics_port: int,
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    producer = durable_producer(kafka, client_id=f"recordings-{uuid.uuid4().hex[:6]}")
+    consumer = manual_consumer(kafka, *subscription(topics), group_id=settings.group_id)
+    client = make_client(s3, max_pool=settings.concurrency * 2)
+    async with contextlib.AsyncExitStack() as stack:
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        await consumer.start()
+        stack.push_async_callback(consumer.stop)
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        recorder = Recorder(
+            topics, tenants=tenants, session=session, archive=S3Archive(client, s3.bucket),
+            producer=producer, settings=settings,
+        )  # fmt: skip
+        await stack.enter_async_context(
+            probes("0.0.0.0", metrics_port, recorder.metrics.registry, lambda: True)  # noqa: S104
+        )
+        await consume(consumer, recorder, stop)
+
+
+def main(args: argparse.Namespace) -> int:
+    setup_logging("recordings", os.environ.get("CALLSTREAM_LOG_LEVEL", "INFO"))
+    tenants_path = args.tenants or os.environ.get("CALLSTREAM_TENANTS")
+    if not tenants_path:
+        print(
+            "callstream recordings: give --tenants FILE or set CALLSTREAM_TENANTS", file=sys.stderr
+        )
+        return 2
+    try:
+        kafka = KafkaSettings.from_env(os.environ)
+        s3 = S3Settings.from_env(os.environ)
+        settings = settings_from_env()
+        tenants = load_tenants(Path(tenants_path))
+    except (ConfigError, TenantsError) as err:
+        print(f"callstream recordings: {err}", file=sys.stderr)
+        return 2
+    port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
+    topics = Topics.from_env(os.environ)
+    asyncio.run(serve(kafka, s3, topics, tenants=tenants, settings=settings, metrics_port=port))
+    return 0

@@ -1,0 +1,107 @@
+"""The whole pipeline as processes: simulator → ingest → enrich → recordings → S3."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from common.records import CdrRecord, RecordingRecord
+from common.topics import Topics
+from tests.support.delivery import create_topics, sent_entries
+from tests.support.kafka import read_topic
+from tests.support.ports import free_port
+from tests.support.receiver import running_receiver
+from tests.support.services import Services
+from tests.support.sim import running_simulator
+from yunhu.sim.audio import wav_bytes
+from yunhu.sim.poster import TrafficSettings
+from yunhu.sim.run import post_traffic
+from yunhu.tenants import Tenant
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+def _tenants_toml(tenants: dict[str, Tenant], api_url: str) -> str:
+    return "\n".join(
+        f'[[tenant]]\ncompanycode = "{t.companycode}"\nappid = "{t.appid}"\n'
+        f'accesskey = "{t.accesskey}"\ncallback_key = "{t.callback_key}"\napi_url = "{api_url}"\n'
+        for t in tenants.values()
+    )
+
+
+def _service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "callstream", name, "--metrics-port", str(free_port())],
+            env={**os.environ, **env}, stdout=out, stderr=out,
+        )  # fmt: skip
+
+
+async def test_callbacks_become_records_and_recordings_end_to_end(
+    services: Services, s3_client: S3Client, s3_prefix: str, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:10]
+    topics = Topics.with_suffix(suffix)
+    await create_topics(services.kafka, topics)
+    sent_log = tmp_path / "sent.ndjson"
+    async with running_simulator() as sim:
+        tenants = tmp_path / "pipeline-tenants.toml"
+        tenants.write_text(_tenants_toml(sim.tenants, sim.settings.base_url))
+        env = {
+            "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
+            "CALLSTREAM_TOPIC_SUFFIX": suffix,
+            "CALLSTREAM_TENANTS": str(tenants),
+            "CALLSTREAM_ENRICH_GROUP": f"enrich-{suffix}",
+            "CALLSTREAM_RECORDINGS_GROUP": f"recordings-{suffix}",
+            "CALLSTREAM_S3_ENDPOINT": services.s3.endpoint or "",
+            "CALLSTREAM_S3_BUCKET": services.s3.bucket,
+            "CALLSTREAM_S3_ACCESS_KEY_ID": services.s3.access_key_id or "",
+            "CALLSTREAM_S3_SECRET_ACCESS_KEY": services.s3.secret_access_key or "",
+            "CALLSTREAM_S3_PREFIX": s3_prefix,
+        }
+        enrich = _service("enrich", env, tmp_path / "enrich.log")
+        recordings = _service("recordings", env, tmp_path / "recordings.log")
+        try:
+            async with running_receiver(tmp_path, services.kafka, suffix) as receiver:
+                report = await post_traffic(
+                    sim,
+                    TrafficSettings(receiver.url, rate=50, calls=30, seed=31, sent_log=sent_log),
+                )
+            sent_cdrs = {e["uuid"] for e in sent_entries(sent_log) if e["kind"] == "cdr"}
+            async with asyncio.timeout(90):
+                while True:
+                    cdrs = [
+                        msgspec.json.decode(r.value, type=CdrRecord)
+                        for r in await read_topic(services.kafka, topics.cdr)
+                    ]
+                    answered = {c.uuid for c in cdrs if c.has_recording}
+                    announced = await read_topic(services.kafka, topics.recordings)
+                    if len(cdrs) >= len(sent_cdrs) and len(announced) >= len(answered):
+                        break
+                    await asyncio.sleep(1)
+        finally:
+            for proc in (enrich, recordings):
+                proc.send_signal(signal.SIGTERM)
+            codes = [proc.wait(30) for proc in (enrich, recordings)]
+    assert codes == [0, 0], (tmp_path / "recordings.log").read_text()[-3000:]
+    assert report.calls == 30
+    assert sorted(c.uuid for c in cdrs) == sorted(sent_cdrs), "every CDR exactly once"
+    assert all(c.hangup_cause is not None and c.hangup_cause.known for c in cdrs)
+    records = [msgspec.json.decode(r.value, type=RecordingRecord) for r in announced]
+    assert {r.uuid for r in records} == answered
+    talk = {c.uuid: (c.recording_file, c.talk_seconds or 0) for c in cdrs}
+    for item in records:
+        expected = hashlib.sha256(wav_bytes(*talk[item.uuid])).hexdigest()
+        assert item.sha256 == expected
+        body = s3_client.get_object(Bucket=item.bucket, Key=item.key)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == expected
