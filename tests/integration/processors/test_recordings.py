@@ -10,12 +10,14 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
 import msgspec
 
 from common.kafka import durable_producer, manual_consumer
+from common.s3 import make_client
 from common.records import CdrRecord, Origin, RecordingRecord
 from common.topics import Topics
 from processors.enrich.transform import cdr_record
@@ -23,6 +25,7 @@ from processors.recordings.archive import S3Archive
 from processors.recordings.service import Recorder, RecordingsSettings, consume, subscription
 from tests.support.delivery import create_topics
 from tests.support.kafka import read_topic
+from tests.support.private_s3 import PrivateS3
 from tests.support.services import Services
 from tests.support.sim import running_simulator
 from yunhu.callbacks import Cdr, decode_cdr
@@ -67,7 +70,7 @@ def tenants_for(sim: Simulator) -> dict[str, Tenant]:
 @contextlib.asynccontextmanager
 async def running_recorder(
     services: Services, topics: Topics, sim: Simulator, settings: RecordingsSettings,
-    s3_client: S3Client,
+    s3_client: S3Client, bucket: str | None = None,
 ) -> AsyncIterator[Recorder]:  # fmt: skip
     producer = durable_producer(services.kafka)
     consumer = manual_consumer(
@@ -82,7 +85,7 @@ async def running_recorder(
         session = await cleanup.enter_async_context(aiohttp.ClientSession())
         recorder = Recorder(
             topics, tenants=tenants_for(sim), session=session,
-            archive=S3Archive(s3_client, services.s3.bucket, part_size=5 << 20),
+            archive=S3Archive(s3_client, bucket or services.s3.bucket, part_size=5 << 20),
             producer=producer, settings=settings,
         )  # fmt: skip
         task = asyncio.create_task(consume(consumer, recorder, stop))
@@ -151,20 +154,50 @@ async def test_a_recording_not_ready_yet_is_retried_without_blocking_others(
 ) -> None:
     topics = Topics.with_suffix(uuid.uuid4().hex[:10])
     await create_topics(services.kafka, topics)
-    slow = SimSettings(seed=2, faults=Faults(not_ready_seconds=6))
+    slow = SimSettings(seed=2, faults=Faults(not_ready_seconds=60))
     async with running_simulator(slow) as sim:
         late = answered_cdrs(sim, 2, seed=7)
         sim.settings = dataclasses.replace(sim.settings, faults=Faults())
         ready = answered_cdrs(sim, 3, seed=8)
         await publish_cdrs(services, topics, late + ready)
-        settings = RecordingsSettings(s3_prefix=s3_prefix, first_backoff=1.0, max_backoff=2.0)
+        settings = RecordingsSettings(s3_prefix=s3_prefix, first_backoff=5.0, max_backoff=10.0)
         started = time.monotonic()
         async with running_recorder(services, topics, sim, settings, s3_client) as recorder:
             first = await wait_announced(services, topics, len(ready), 30)
             early = time.monotonic() - started
-            everything = await wait_announced(services, topics, len(late) + len(ready), 60)
+            everything = await wait_announced(services, topics, len(late) + len(ready), 120)
     assert {a.uuid for a in first} == {c.uuid for c in ready}, "the ready ones came first"
-    assert early < 6, "nothing waited for the late recordings"
+    assert early < 30, "nothing waited for the late recordings"
     assert {a.uuid for a in everything} == {c.uuid for c in late + ready}
     assert recorder.outcome.retried >= len(late)
     assert all(a.attempts > 1 for a in everything if a.uuid in {c.uuid for c in late})
+
+
+async def test_s3_down_for_20s_loses_no_recording(services: Services, tmp_path: Path) -> None:
+    private = PrivateS3.create(tmp_path / "s3")
+    await asyncio.to_thread(private.start)
+    topics = Topics.with_suffix(uuid.uuid4().hex[:10])
+    await create_topics(services.kafka, topics)
+    client = make_client(private.s3, attempts=1, timeout=5)
+    try:
+        async with running_simulator() as sim:
+            cdrs = answered_cdrs(sim, 5, seed=21)
+            await asyncio.to_thread(private.kill)
+            await publish_cdrs(services, topics, cdrs)
+            settings = RecordingsSettings(first_backoff=2.0, max_backoff=5.0)
+            async with running_recorder(
+                services, topics, sim, settings, client, private.s3.bucket
+            ) as recorder:
+                await asyncio.sleep(20)
+                assert recorder.outcome.archived == 0
+                assert recorder.outcome.retried >= len(cdrs), "retried while S3 was down"
+                await asyncio.to_thread(private.start)
+                announced = await wait_announced(services, topics, len(cdrs), 60)
+            assert recorder.outcome.dead == 0
+        assert {a.uuid for a in announced} == {c.uuid for c in cdrs}
+        for item in announced:
+            assert item.bucket == private.s3.bucket
+            body = client.get_object(Bucket=item.bucket, Key=item.key)["Body"].read()
+            assert hashlib.sha256(body).hexdigest() == item.sha256
+    finally:
+        private.stop()

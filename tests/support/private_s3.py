@@ -1,0 +1,54 @@
+"""An S3 server (SeaweedFS) of one test's own, which the test may kill and restart."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from callstream.stack import StackError, StackSettings
+from callstream.stack import s3 as stack_s3
+from common.config import S3Settings
+from tests.support.ports import free_port
+
+
+@dataclass
+class PrivateS3:
+    settings: StackSettings
+
+    @classmethod
+    def create(cls, folder: Path) -> PrivateS3:
+        return cls(StackSettings(root=folder, s3_port=free_port(), s3_bucket="private-test"))
+
+    @property
+    def s3(self) -> S3Settings:
+        return self.settings.s3_settings()
+
+    def start(self, timeout: float = 60.0) -> None:
+        for _ in range(5):  # SeaweedFS needs a block of free ports; pick another on a clash
+            base = random.randint(20000, 40000)  # noqa: S311
+            self.settings = StackSettings(
+                root=self.settings.root, s3_port=self.settings.s3_port,
+                seaweed_port_base=base, s3_bucket=self.settings.s3_bucket,
+            )  # fmt: skip
+            try:
+                stack_s3.start(self.settings)
+            except StackError:
+                continue
+            stack_s3.wait_ready(self.settings, timeout)
+            return
+        raise StackError("no free port block for a private SeaweedFS")
+
+    def kill(self) -> None:
+        proc = stack_s3.managed(self.settings)
+        pid = proc.pid()
+        assert pid is not None, "the private S3 is not running"
+        os.killpg(pid, signal.SIGKILL)
+        while proc.pid() is not None:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        stack_s3.managed(self.settings).stop(timeout=20)
