@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import lru_cache
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -31,24 +33,30 @@ class EnrichError(Exception):
     retriable = False
 
 
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def _utc_iso(epoch_ms: int, *, millis: bool = False) -> str:
+    # time.strftime is several times faster than datetime.isoformat on this hot path.
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_ms // 1000))
+    return f"{text}.{epoch_ms % 1000:03d}Z" if millis else f"{text}Z"
 
 
 def platform_time(text: str, tz: ZoneInfo) -> Moment | None:
     """`"2018-03-14 12:18:21"` in the platform's zone, or epoch seconds; None when empty."""
     text = text.strip()
-    if not text:
-        return None
+    return _moment(text, tz) if text else None
+
+
+@lru_cache(maxsize=16384)  # a call's legs and events repeat the same times
+def _moment(text: str, tz: ZoneInfo) -> Moment:
     try:
         if text.isdigit():
-            moment = datetime.fromtimestamp(int(text), UTC)
+            epoch_ms = int(text) * 1000
         else:
             parsed = datetime.fromisoformat(text)
             moment = parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+            epoch_ms = int(moment.timestamp() * 1000)
+        return Moment(text, _utc_iso(epoch_ms), epoch_ms)
     except (ValueError, OverflowError, OSError):
         raise EnrichError(f"unreadable time {text!r}") from None
-    return Moment(text, _utc(moment), int(moment.timestamp() * 1000))
 
 
 def method(code: int | None) -> Decoded | None:
@@ -85,10 +93,9 @@ def origin(headers: Mapping[str, bytes], topic: str, partition: int, offset: int
         received_ms = int(headers.get(Header.RECEIVED_AT, b"0"))
     except ValueError:
         received_ms = 0
-    received = datetime.fromtimestamp(received_ms / 1000, UTC)
     return Origin(
         event_id=headers.get(Header.EVENT_ID, b"").decode(errors="replace"),
-        received_at=received.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        received_at=_utc_iso(received_ms, millis=True),
         received_at_ms=received_ms,
         topic=topic,
         partition=partition,

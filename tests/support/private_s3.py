@@ -29,7 +29,7 @@ class PrivateS3:
 
     def start(self, timeout: float = 60.0) -> None:
         for _ in range(5):  # SeaweedFS needs a block of free ports; pick another on a clash
-            base = random.randint(20000, 40000)  # noqa: S311
+            base = random.randint(20000, 40000)
             self.settings = StackSettings(
                 root=self.settings.root, s3_port=self.settings.s3_port,
                 seaweed_port_base=base, s3_bucket=self.settings.s3_bucket,

@@ -17,8 +17,8 @@ import aiohttp
 import msgspec
 
 from common.kafka import durable_producer, manual_consumer
-from common.s3 import make_client
 from common.records import CdrRecord, Origin, RecordingRecord
+from common.s3 import make_client
 from common.topics import Topics
 from processors.enrich.transform import cdr_record
 from processors.recordings.archive import S3Archive
@@ -70,7 +70,7 @@ def tenants_for(sim: Simulator) -> dict[str, Tenant]:
 @contextlib.asynccontextmanager
 async def running_recorder(
     services: Services, topics: Topics, sim: Simulator, settings: RecordingsSettings,
-    s3_client: S3Client, bucket: str | None = None,
+    s3_client: S3Client, *, bucket: str | None = None,
 ) -> AsyncIterator[Recorder]:  # fmt: skip
     producer = durable_producer(services.kafka)
     consumer = manual_consumer(
@@ -186,7 +186,7 @@ async def test_s3_down_for_20s_loses_no_recording(services: Services, tmp_path: 
             await publish_cdrs(services, topics, cdrs)
             settings = RecordingsSettings(first_backoff=2.0, max_backoff=5.0)
             async with running_recorder(
-                services, topics, sim, settings, client, private.s3.bucket
+                services, topics, sim, settings, client, bucket=private.s3.bucket
             ) as recorder:
                 await asyncio.sleep(20)
                 assert recorder.outcome.archived == 0

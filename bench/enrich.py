@@ -1,0 +1,115 @@
+"""Enrich benchmark: the enrich pipe beside a raw consume→produce pipe with no processing,
+on the same topics and partitions, in one run (both transactional, as enrich is).
+Prints records/s for each, the ratio, and records/s per core (records per CPU second)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import sys
+import time
+import uuid
+from typing import Any
+
+import msgspec
+
+from callstream.stack import Stack, StackSettings
+from common.config import KafkaSettings
+from common.topics import Topics
+from processors.enrich.service import EnrichSettings, pipe
+from processors.runtime import Output, TransactionalPipe
+from tests.support.delivery import create_topics
+from tests.support.raw import publish_raw, simulated_callbacks
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Counting:
+    def __init__(self, inner: Any, total: int, stop: asyncio.Event) -> None:
+        self.inner, self.total, self.stop, self.seen = inner, total, stop, 0
+
+    def __call__(self, record: Any) -> list[Output]:
+        self.seen += 1
+        if self.seen >= self.total:
+            self.stop.set()
+        result: list[Output] = self.inner(record)
+        return result
+
+
+async def _measure(runner: TransactionalPipe, total: int) -> tuple[float, float]:
+    stop = asyncio.Event()
+    runner.transform = Counting(runner.transform, total, stop)
+    started, cpu = time.perf_counter(), _cpu()
+    await runner.run(stop)
+    return time.perf_counter() - started, _cpu() - cpu
+
+
+async def _fresh_outputs(kafka: KafkaSettings, raw: Topics) -> Topics:
+    """The shared raw topics, with output topics of this run's own (empty, no dedupe memory)."""
+    fresh = Topics.with_suffix(f"bench-{uuid.uuid4().hex[:8]}")
+    await create_topics(kafka, fresh, partitions=6)
+    return msgspec.structs.replace(fresh, callstate_raw=raw.callstate_raw, cdr_raw=raw.cdr_raw)
+
+
+async def _round(kafka: KafkaSettings, raw: Topics, total: int) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    topics = await _fresh_outputs(kafka, raw)
+    settings = EnrichSettings(group_id=f"bench-enrich-{uuid.uuid4().hex[:6]}", instance="bench")
+    async with pipe(kafka, topics, settings) as runner:
+        copy = lambda r: [Output(topics.callstate, r.key, r.value or b"", r.headers)]  # noqa: E731
+        runner.transform = copy
+        runner.hooks = None
+        out["raw pipe"] = await _measure(runner, total)
+    settings = EnrichSettings(group_id=f"bench-enrich-{uuid.uuid4().hex[:6]}", instance="bench2")
+    topics = await _fresh_outputs(kafka, raw)
+    async with pipe(kafka, topics, settings) as runner:
+        out["enrich"] = await _measure(runner, total)
+    return out
+
+
+async def run(kafka: KafkaSettings, calls: int, rounds: int) -> str:
+    topics = Topics.with_suffix(f"bench-{uuid.uuid4().hex[:8]}")
+    await create_topics(kafka, topics, partitions=6)
+    items = simulated_callbacks(calls, seed=1)
+    await publish_raw(kafka, topics, items)
+    total = len(items)
+    results: dict[str, list[tuple[float, float]]] = {"raw pipe": [], "enrich": []}
+    for index in range(rounds):
+        got = await _round(kafka, topics, total)
+        for name, value in got.items():
+            results[name].append(value)
+        print(f"round {index + 1}: " + ", ".join(
+            f"{n} {total / w:,.0f} records/s" for n, (w, _) in got.items()
+        ), flush=True)  # fmt: skip
+    lines = [f"{total} raw records, 6 partitions, medians of {rounds} rounds"]
+    rate = {}
+    for name, values in results.items():
+        wall = statistics.median(w for w, _ in values)
+        cpu = statistics.median(c for _, c in values)
+        rate[name] = total / wall
+        lines.append(
+            f"{name:9} {total / wall:9,.0f} records/s   {total / cpu:9,.0f} records per CPU second"
+        )
+    lines.append(f"enrich vs raw pipe: {rate['enrich'] / rate['raw pipe']:.2f}x (target >= 0.8x)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench enrich")
+    parser.add_argument("--calls", type=int, default=4000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv if argv is not None else [])
+    settings = StackSettings.from_env(os.environ)
+    Stack(settings).up()
+    print(asyncio.run(run(settings.kafka_settings(), args.calls, args.rounds)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
