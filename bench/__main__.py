@@ -13,7 +13,7 @@ def available() -> list[str]:
     return sorted(
         m.name
         for m in pkgutil.iter_modules([str(here)])
-        if not m.name.startswith("_") and not m.ispkg
+        if not m.name.startswith("_") and not m.ispkg and not m.name.endswith("_child")
     )
 
 
