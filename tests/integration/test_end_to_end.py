@@ -8,15 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from common.records import CdrRecord, RecordingRecord
-from common.topics import Topics
-from tests.support.delivery import create_topics, sent_entries
+from tests.support.delivery import new_topics, sent_entries
 from tests.support.kafka import read_topic
 from tests.support.ports import free_port
 from tests.support.receiver import running_receiver
@@ -50,9 +48,7 @@ def _service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[byte
 async def test_callbacks_become_records_and_recordings_end_to_end(
     services: Services, s3_client: S3Client, s3_prefix: str, tmp_path: Path
 ) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    topics = Topics.with_suffix(suffix)
-    await create_topics(services.kafka, topics)
+    suffix, topics = await new_topics(services.kafka)
     sent_log = tmp_path / "sent.ndjson"
     async with running_simulator() as sim:
         tenants = tmp_path / "pipeline-tenants.toml"

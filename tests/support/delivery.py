@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,14 @@ from common.config import KafkaSettings
 from common.kafka import TopicSpec, admin_client, ensure_topics
 from common.topics import Topics
 from tests.support.kafka import Record, read_topic
+
+
+async def new_topics(kafka: KafkaSettings, partitions: int = 3) -> tuple[str, Topics]:
+    """Every callstream topic, with a suffix of this test's own, created on the broker."""
+    suffix = uuid.uuid4().hex[:10]
+    topics = Topics.with_suffix(suffix)
+    await create_topics(kafka, topics, partitions)
+    return suffix, topics
 
 
 async def create_topics(kafka: KafkaSettings, topics: Topics, partitions: int = 3) -> None:

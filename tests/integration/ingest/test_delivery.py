@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
 from pathlib import Path
 
-from common.topics import Topics
-from tests.support.delivery import check_delivery, create_topics, sent_entries
+from tests.support.delivery import check_delivery, new_topics, sent_entries
 from tests.support.receiver import running_receiver, start_receiver, stop, wait_healthy
 from tests.support.services import Services
 from tests.support.sim import running_simulator
@@ -19,9 +17,7 @@ from yunhu.sim.run import post_traffic
 async def test_every_acknowledged_callback_is_in_the_raw_topics(
     services: Services, tmp_path: Path
 ) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    topics = Topics.with_suffix(suffix)
-    await create_topics(services.kafka, topics)
+    suffix, topics = await new_topics(services.kafka)
     log = tmp_path / "sent.ndjson"
     async with (
         running_receiver(tmp_path, services.kafka, suffix) as receiver,
@@ -50,9 +46,7 @@ async def test_every_acknowledged_callback_is_in_the_raw_topics(
 async def test_sigterm_under_load_loses_nothing_and_exits_0(
     services: Services, tmp_path: Path
 ) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    topics = Topics.with_suffix(suffix)
-    await create_topics(services.kafka, topics)
+    suffix, topics = await new_topics(services.kafka)
     log = tmp_path / "sent.ndjson"
     receiver = start_receiver(tmp_path, services.kafka, suffix)
     try:

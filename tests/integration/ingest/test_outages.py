@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
 from pathlib import Path
 
-from common.topics import Topics
-from tests.support.delivery import check_delivery, create_topics, sent_entries
+from tests.support.delivery import check_delivery, new_topics, sent_entries
 from tests.support.private_kafka import PrivateKafka
 from tests.support.receiver import (
     killed_on_exit,
@@ -26,9 +24,7 @@ async def test_broker_killed_and_restarted_20s_later_loses_nothing(tmp_path: Pat
     broker = PrivateKafka.create(tmp_path / "kafka")
     await asyncio.to_thread(broker.start)
     try:
-        suffix = uuid.uuid4().hex[:10]
-        topics = Topics.with_suffix(suffix)
-        await create_topics(broker.kafka, topics)
+        suffix, topics = await new_topics(broker.kafka)
         log = tmp_path / "sent.ndjson"
         with killed_on_exit(start_receiver(tmp_path, broker.kafka, suffix)) as receiver:
             await wait_healthy(receiver)
@@ -56,9 +52,7 @@ async def test_broker_killed_and_restarted_20s_later_loses_nothing(tmp_path: Pat
 async def test_receiver_killed_while_spooling_drains_after_restart(tmp_path: Path) -> None:
     broker = PrivateKafka.create(tmp_path / "kafka")
     await asyncio.to_thread(broker.start)
-    suffix = uuid.uuid4().hex[:10]
-    topics = Topics.with_suffix(suffix)
-    await create_topics(broker.kafka, topics)
+    suffix, topics = await new_topics(broker.kafka)
     await asyncio.to_thread(broker.kill)  # Kafka is down: everything goes to the spool
     log = tmp_path / "sent.ndjson"
     try:

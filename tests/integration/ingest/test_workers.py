@@ -6,11 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
-from common.topics import Topics
-from tests.support.delivery import check_delivery, create_topics
+from tests.support.delivery import check_delivery, new_topics
 from tests.support.ports import free_port
 from tests.support.receiver import Receiver, tenants_file, wait_healthy
 from tests.support.services import Services
@@ -27,9 +25,7 @@ def _children(pid: int) -> list[int]:
 async def test_workers_share_the_port_and_deliver_everything(
     services: Services, tmp_path: Path
 ) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    topics = Topics.with_suffix(suffix)
-    await create_topics(services.kafka, topics)
+    suffix, topics = await new_topics(services.kafka)
     port = free_port()
     env = {
         **os.environ,

@@ -7,11 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
-from common.topics import Topics
-from tests.support.delivery import create_topics
+from tests.support.delivery import new_topics
 from tests.support.kafka import read_topic
 from tests.support.ports import free_port
 from tests.support.raw import publish_raw, simulated_callbacks
@@ -36,9 +34,7 @@ def _start(services: Services, suffix: str, group: str, log: Path) -> subprocess
 async def test_a_killed_enricher_leaves_no_duplicate_in_the_committed_output(
     services: Services, tmp_path: Path
 ) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    topics = Topics.with_suffix(suffix)
-    await create_topics(services.kafka, topics)
+    suffix, topics = await new_topics(services.kafka)
     items = simulated_callbacks(700, seed=12)
     await publish_raw(services.kafka, topics, items)
     group = f"enrich-{suffix}"

@@ -23,7 +23,7 @@ from common.topics import Topics
 from processors.enrich.transform import cdr_record
 from processors.recordings.archive import S3Archive
 from processors.recordings.service import Recorder, RecordingsSettings, consume, subscription
-from tests.support.delivery import create_topics
+from tests.support.delivery import new_topics
 from tests.support.kafka import read_topic
 from tests.support.private_s3 import PrivateS3
 from tests.support.services import Services
@@ -123,8 +123,7 @@ async def wait_announced(
 async def test_every_recording_is_archived_with_the_simulators_bytes(
     services: Services, s3_client: S3Client, s3_prefix: str
 ) -> None:
-    topics = Topics.with_suffix(uuid.uuid4().hex[:10])
-    await create_topics(services.kafka, topics)
+    _, topics = await new_topics(services.kafka)
     async with running_simulator() as sim:
         cdrs = answered_cdrs(sim, 6, seed=1)
         await publish_cdrs(services, topics, cdrs)
@@ -152,8 +151,7 @@ async def test_every_recording_is_archived_with_the_simulators_bytes(
 async def test_a_recording_not_ready_yet_is_retried_without_blocking_others(
     services: Services, s3_client: S3Client, s3_prefix: str
 ) -> None:
-    topics = Topics.with_suffix(uuid.uuid4().hex[:10])
-    await create_topics(services.kafka, topics)
+    _, topics = await new_topics(services.kafka)
     slow = SimSettings(seed=2, faults=Faults(not_ready_seconds=60))
     async with running_simulator(slow) as sim:
         late = answered_cdrs(sim, 2, seed=7)
@@ -176,8 +174,7 @@ async def test_a_recording_not_ready_yet_is_retried_without_blocking_others(
 async def test_s3_down_for_20s_loses_no_recording(services: Services, tmp_path: Path) -> None:
     private = PrivateS3.create(tmp_path / "s3")
     await asyncio.to_thread(private.start)
-    topics = Topics.with_suffix(uuid.uuid4().hex[:10])
-    await create_topics(services.kafka, topics)
+    _, topics = await new_topics(services.kafka)
     client = make_client(private.s3, attempts=1, timeout=5)
     try:
         async with running_simulator() as sim:
