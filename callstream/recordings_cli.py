@@ -21,6 +21,7 @@ from common.s3 import make_client
 from common.topics import Topics
 from processors.recordings.archive import S3Archive
 from processors.recordings.service import Recorder, RecordingsSettings, consume, subscription
+from processors.runtime import RevokeAfterBatch
 from yunhu.tenants import Tenant, TenantsError, load_tenants
 
 
@@ -59,7 +60,10 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     producer = durable_producer(kafka, client_id=f"recordings-{uuid.uuid4().hex[:6]}")
-    consumer = manual_consumer(kafka, *subscription(topics), group_id=settings.group_id)
+    # Downloads are slow: allow long gaps between polls before the group drops us.
+    consumer = manual_consumer(kafka, group_id=settings.group_id, max_poll_interval_ms=1_800_000)
+    lock = asyncio.Lock()
+    consumer.subscribe(subscription(topics), listener=RevokeAfterBatch(lock))
     client = make_client(s3, max_pool=settings.concurrency * 2)
     async with contextlib.AsyncExitStack() as stack:
         await producer.start()
@@ -74,7 +78,7 @@ async def serve(
         await stack.enter_async_context(
             probes("0.0.0.0", metrics_port, recorder.metrics.registry, lambda: True)  # noqa: S104
         )
-        await consume(consumer, recorder, stop)
+        await consume(consumer, recorder, stop, lock)
 
 
 def main(args: argparse.Namespace) -> int:

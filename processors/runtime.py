@@ -75,7 +75,9 @@ class PipeMetrics:
         )  # fmt: skip
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+class RevokeAfterBatch(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Rebalance listener: partitions are given up only between batches."""
+
     def __init__(self, lock: asyncio.Lock) -> None:
         self.lock = lock
 
@@ -111,7 +113,7 @@ class TransactionalPipe:
         self.metrics = metrics or PipeMetrics()
         self.max_records = max_records
         self.lock = asyncio.Lock()
-        self.listener = _Listener(self.lock)
+        self.listener = RevokeAfterBatch(self.lock)
         self.batches = 0
 
     async def run(self, stop: asyncio.Event) -> None:

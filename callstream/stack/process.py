@@ -120,6 +120,9 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def require_free_ports(ports: Mapping[str, int], hint: str) -> None:
+    invalid = [f"{name} port {port}" for name, port in ports.items() if not 0 < port < 65536]
+    if invalid:
+        raise StackError(f"{', '.join(invalid)} out of range (1-65535); {hint}")
     taken = [f"{name} port {port}" for name, port in ports.items() if not _port_free(port)]
     if taken:
         raise StackError(f"{', '.join(taken)} already in use on 127.0.0.1; {hint}")

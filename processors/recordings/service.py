@@ -21,6 +21,7 @@ from typing import Any, Final
 import aiohttp
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.records import CdrRecord, RecordingRecord
@@ -189,10 +190,16 @@ class Recorder:
         self.metrics.produced.labels(topic).inc()
 
 
-async def consume(consumer: AIOKafkaConsumer, recorder: Recorder, stop: asyncio.Event) -> None:
-    """Partitions in parallel, records of one partition in order; commit after each batch."""
+async def consume(
+    consumer: AIOKafkaConsumer, recorder: Recorder, stop: asyncio.Event, lock: asyncio.Lock
+) -> None:
+    """Partitions in parallel, records of one partition in order; commit after each batch.
+
+    `lock` is the rebalance listener's: a revocation waits for the batch in hand. A commit
+    refused after all (the group moved on) is logged; the new owner redoes those records,
+    which costs a lookup, since archiving is idempotent."""
     while not stop.is_set():
-        batch = await consumer.getmany(timeout_ms=500, max_records=50)
+        batch = await consumer.getmany(timeout_ms=500, max_records=20)
         await export_lag(consumer, recorder.metrics)
         if not batch:
             continue
@@ -201,9 +208,15 @@ async def consume(consumer: AIOKafkaConsumer, recorder: Recorder, stop: asyncio.
             for record in records:
                 await recorder.handle(record)
 
-        await asyncio.gather(*(partition(records) for records in batch.values()))
+        async with lock:
+            await asyncio.gather(*(partition(records) for records in batch.values()))
+        # Outside the lock: a commit may have to wait for a rebalance, whose revocation
+        # callback takes the lock.
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-        await consumer.commit(offsets)
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as err:
+            log.warning("offsets not committed; the next owner redoes them: %r", err)
 
 
 def subscription(topics: Topics) -> list[str]:

@@ -12,33 +12,42 @@ from pathlib import Path
 from callstream.stack import StackError, StackSettings
 from callstream.stack import s3 as stack_s3
 from common.config import S3Settings
-from tests.support.ports import free_port
 
 
 @dataclass
 class PrivateS3:
     settings: StackSettings
+    started_once: bool = False
 
     @classmethod
     def create(cls, folder: Path) -> PrivateS3:
-        return cls(StackSettings(root=folder, s3_port=free_port(), s3_bucket="private-test"))
+        return cls(StackSettings(root=folder, s3_bucket="private-test"))
 
     @property
     def s3(self) -> S3Settings:
         return self.settings.s3_settings()
 
     def start(self, timeout: float = 60.0) -> None:
-        for _ in range(5):  # SeaweedFS needs a block of free ports; pick another on a clash
+        """A first start picks a block of ports (S3 at base+1, SeaweedFS's servers around
+        it, their gRPC twins 10000 above, all below 65536); a restart keeps them."""
+        if self.started_once:
+            stack_s3.start(self.settings)
+        else:
+            self._start_on_free_block()
+        stack_s3.wait_ready(self.settings, timeout)
+        self.started_once = True
+
+    def _start_on_free_block(self) -> None:
+        for _ in range(5):
             base = random.randint(20000, 40000)
             self.settings = StackSettings(
-                root=self.settings.root, s3_port=self.settings.s3_port,
+                root=self.settings.root, s3_port=base + 1,
                 seaweed_port_base=base, s3_bucket=self.settings.s3_bucket,
             )  # fmt: skip
             try:
                 stack_s3.start(self.settings)
             except StackError:
                 continue
-            stack_s3.wait_ready(self.settings, timeout)
             return
         raise StackError("no free port block for a private SeaweedFS")
 

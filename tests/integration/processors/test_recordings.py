@@ -23,6 +23,7 @@ from common.topics import Topics
 from processors.enrich.transform import cdr_record
 from processors.recordings.archive import S3Archive
 from processors.recordings.service import Recorder, RecordingsSettings, consume, subscription
+from processors.runtime import RevokeAfterBatch
 from tests.support.delivery import new_topics
 from tests.support.kafka import read_topic
 from tests.support.private_s3 import PrivateS3
@@ -73,9 +74,9 @@ async def running_recorder(
     s3_client: S3Client, *, bucket: str | None = None,
 ) -> AsyncIterator[Recorder]:  # fmt: skip
     producer = durable_producer(services.kafka)
-    consumer = manual_consumer(
-        services.kafka, *subscription(topics), group_id=f"rec-{uuid.uuid4().hex}"
-    )
+    consumer = manual_consumer(services.kafka, group_id=f"rec-{uuid.uuid4().hex}")
+    lock = asyncio.Lock()
+    consumer.subscribe(subscription(topics), listener=RevokeAfterBatch(lock))
     await producer.start()
     await consumer.start()
     stop = asyncio.Event()
@@ -88,7 +89,7 @@ async def running_recorder(
             archive=S3Archive(s3_client, bucket or services.s3.bucket, part_size=5 << 20),
             producer=producer, settings=settings,
         )  # fmt: skip
-        task = asyncio.create_task(consume(consumer, recorder, stop))
+        task = asyncio.create_task(consume(consumer, recorder, stop, lock))
         try:
             yield recorder
         finally:

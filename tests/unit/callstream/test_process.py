@@ -70,3 +70,8 @@ def test_a_taken_port_is_named_in_the_error() -> None:
         port = holder.getsockname()[1]
         with pytest.raises(StackError, match=f"kafka port {port} already in use"):
             require_free_ports({"kafka": port}, "set CALLSTREAM_STACK_KAFKA_PORT")
+
+
+def test_a_port_out_of_range_is_a_clear_error() -> None:
+    with pytest.raises(StackError, match="s3 grpc port 70000 out of range"):
+        require_free_ports({"s3 grpc": 70000}, "set CALLSTREAM_STACK_S3_PORT")
