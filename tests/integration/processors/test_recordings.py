@@ -199,3 +199,33 @@ async def test_s3_down_for_20s_loses_no_recording(services: Services, tmp_path: 
             assert hashlib.sha256(body).hexdigest() == item.sha256
     finally:
         private.stop()
+
+
+async def test_archived_once_then_found_and_hopeless_ones_dead_lettered(
+    services: Services, s3_client: S3Client, s3_prefix: str
+) -> None:
+    _, topics = await new_topics(services.kafka)
+    async with running_simulator() as sim:
+        [cdr] = answered_cdrs(sim, 1, seed=41)
+        missing = msgspec.structs.replace(
+            answered_cdrs(sim, 1, seed=42)[0], recording_file="20260101/9024/never-made.wav"
+        )
+        settings = RecordingsSettings(s3_prefix=s3_prefix, first_backoff=1.0)
+        await publish_cdrs(services, topics, [cdr, missing])
+        async with running_recorder(services, topics, sim, settings, s3_client) as recorder:
+            first = await wait_announced(services, topics, 1, 30)
+            downloads = sim.state.requests["App.Sip_Cdr.GetRecodeFile"]
+            await publish_cdrs(services, topics, [cdr])  # the same CDR again
+            both = await wait_announced(services, topics, 2, 30)
+            async with asyncio.timeout(30):
+                while recorder.outcome.dead < 1:
+                    await asyncio.sleep(0.2)
+        assert sim.state.requests["App.Sip_Cdr.GetRecodeFile"] == downloads, "not fetched again"
+    assert [a.sha256 for a in both] == [first[0].sha256] * 2
+    letters = await read_topic(services.kafka, topics.deadletter)
+    assert len(letters) == 1
+    headers = dict(letters[0].headers)
+    assert headers["dlq-service"] == b"recordings"
+    assert headers["dlq-reason"] == b"ApiError"
+    assert b"ret 400" in headers["dlq-detail"]
+    assert headers["dlq-attempts"] == b"1"
