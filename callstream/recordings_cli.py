@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -41,7 +42,6 @@ def settings_from_env() -> RecordingsSettings:
         retry_window=env_float(env, "CALLSTREAM_RECORDINGS_RETRY_WINDOW", d.retry_window),
         first_backoff=env_float(env, "CALLSTREAM_RECORDINGS_FIRST_BACKOFF", d.first_backoff),
         max_backoff=env_float(env, "CALLSTREAM_RECORDINGS_MAX_BACKOFF", d.max_backoff),
-        s3_prefix=env.get("CALLSTREAM_S3_PREFIX", d.s3_prefix),
         metrics_port=env_int(env, "CALLSTREAM_RECORDINGS_METRICS_PORT", d.metrics_port),
     )
 
@@ -92,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         kafka = KafkaSettings.from_env(os.environ)
         s3 = S3Settings.from_env(os.environ)
-        settings = settings_from_env()
+        settings = dataclasses.replace(settings_from_env(), s3_prefix=s3.prefix)
         tenants = load_tenants(Path(tenants_path))
     except (ConfigError, TenantsError) as err:
         print(f"callstream recordings: {err}", file=sys.stderr)

@@ -196,7 +196,7 @@ def build_app(
     connect: Callable[[], AsyncIterator[Producer | None]],
 ) -> web.Application:
     """The app. `connect` is a cleanup-context generator yielding the producer (or None)."""
-    app = web.Application(client_max_size=settings.decompressed_limit, handler_args={})
+    app = web.Application(client_max_size=settings.decompressed_limit)
     writer = DurableWriter(None, spool, ack_timeout=settings.ack_timeout)
     app[INGEST] = Ingest(settings, tenants, topics, writer)
     app.router.add_post(r"/callbacks/{companycode}/{kind:callstate|cdr}", callback)

@@ -9,7 +9,6 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from aiokafka.errors import KafkaError
@@ -36,7 +35,6 @@ class DurableWriter:
         spool: Spool,
         *,
         ack_timeout: float = 5.0,
-        on_spooled: Callable[[int], None] | None = None,
     ) -> None:
         self.producer = producer
         self.spool = spool
@@ -45,7 +43,6 @@ class DurableWriter:
         # queue behind them, so per-call order survives an outage.
         self.spooling = producer is None or spool.records > 0
         self.abandoned_sends = 0  # sends that may still land after we spooled their record
-        self._on_spooled = on_spooled
         # Acknowledgements being waited for, oldest first (one timeout for all, so a deque
         # and one watchdog task replace a timer per request).
         self._waiting: deque[tuple[float, asyncio.Future[Any]]] = deque()
@@ -77,8 +74,6 @@ class DurableWriter:
             else:
                 return "kafka"
         await self.spool.append(SpoolRecord(topic, key, value, headers, time.time()))
-        if self._on_spooled is not None:
-            self._on_spooled(1)
         return "spool"
 
     async def _publish_one(

@@ -11,6 +11,8 @@ from botocore.exceptions import ClientError
 
 from common.kafka import TopicSpec, admin_client, ensure_topics
 from common.s3 import make_client
+from common.topics import Topics
+from tests.support.delivery import new_topics
 from tests.support.services import Services, real_services
 
 if TYPE_CHECKING:
@@ -50,6 +52,30 @@ async def new_topic(services: Services) -> AsyncIterator[TopicFactory]:
         if created:
             await admin.delete_topics(created)
         await admin.close()
+
+
+TopicSetFactory = Callable[[], Awaitable[tuple[str, Topics]]]
+
+
+@pytest.fixture
+async def topic_set(services: Services) -> AsyncIterator[TopicSetFactory]:
+    """Every callstream topic under a suffix of this test's own; deleted afterwards, so
+    a long-lived development broker does not pile up test topics."""
+    created: list[Topics] = []
+
+    async def factory() -> tuple[str, Topics]:
+        suffix, topics = await new_topics(services.kafka)
+        created.append(topics)
+        return suffix, topics
+
+    yield factory
+    if created:
+        admin = admin_client(services.kafka)
+        await admin.start()
+        try:
+            await admin.delete_topics([name for t in created for name in t.all()])
+        finally:
+            await admin.close()
 
 
 @pytest.fixture(scope="session")

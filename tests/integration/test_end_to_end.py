@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from common.records import CdrRecord, RecordingRecord
-from tests.support.delivery import new_topics, sent_entries
+from tests.integration.conftest import TopicSetFactory
+from tests.support.delivery import sent_entries
 from tests.support.kafka import read_topic
 from tests.support.ports import free_port
-from tests.support.receiver import running_receiver
+from tests.support.receiver import running_receiver, wait_drained
 from tests.support.services import Services
 from tests.support.sim import running_simulator
 from yunhu.sim.audio import wav_bytes
@@ -46,9 +47,13 @@ def _service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[byte
 
 
 async def test_callbacks_become_records_and_recordings_end_to_end(
-    services: Services, s3_client: S3Client, s3_prefix: str, tmp_path: Path
+    services: Services,
+    topic_set: TopicSetFactory,
+    s3_client: S3Client,
+    s3_prefix: str,
+    tmp_path: Path,
 ) -> None:
-    suffix, topics = await new_topics(services.kafka)
+    suffix, topics = await topic_set()
     sent_log = tmp_path / "sent.ndjson"
     async with running_simulator() as sim:
         tenants = tmp_path / "pipeline-tenants.toml"
@@ -73,6 +78,7 @@ async def test_callbacks_become_records_and_recordings_end_to_end(
                     sim,
                     TrafficSettings(receiver.url, rate=50, calls=30, seed=31, sent_log=sent_log),
                 )
+                await wait_drained(receiver)  # whatever the spool held reaches Kafka
             sent_cdrs = {e["uuid"] for e in sent_entries(sent_log) if e["kind"] == "cdr"}
             async with asyncio.timeout(90):
                 while True:

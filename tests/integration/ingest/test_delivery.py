@@ -6,7 +6,8 @@ import asyncio
 import signal
 from pathlib import Path
 
-from tests.support.delivery import check_delivery, new_topics, sent_entries
+from tests.integration.conftest import TopicSetFactory
+from tests.support.delivery import check_delivery, sent_entries
 from tests.support.receiver import running_receiver, start_receiver, stop, wait_healthy
 from tests.support.services import Services
 from tests.support.sim import running_simulator
@@ -15,9 +16,9 @@ from yunhu.sim.run import post_traffic
 
 
 async def test_every_acknowledged_callback_is_in_the_raw_topics(
-    services: Services, tmp_path: Path
+    services: Services, topic_set: TopicSetFactory, tmp_path: Path
 ) -> None:
-    suffix, topics = await new_topics(services.kafka)
+    suffix, topics = await topic_set()
     log = tmp_path / "sent.ndjson"
     async with (
         running_receiver(tmp_path, services.kafka, suffix) as receiver,
@@ -44,9 +45,9 @@ async def test_every_acknowledged_callback_is_in_the_raw_topics(
 
 
 async def test_sigterm_under_load_loses_nothing_and_exits_0(
-    services: Services, tmp_path: Path
+    services: Services, topic_set: TopicSetFactory, tmp_path: Path
 ) -> None:
-    suffix, topics = await new_topics(services.kafka)
+    suffix, topics = await topic_set()
     log = tmp_path / "sent.ndjson"
     receiver = start_receiver(tmp_path, services.kafka, suffix)
     try:

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.delivery import check_delivery, new_topics
+from tests.integration.conftest import TopicSetFactory
+from tests.support.delivery import check_delivery
 from tests.support.ports import free_port
 from tests.support.receiver import Receiver, tenants_file, wait_healthy
 from tests.support.services import Services
@@ -23,9 +24,9 @@ def _children(pid: int) -> list[int]:
 
 
 async def test_workers_share_the_port_and_deliver_everything(
-    services: Services, tmp_path: Path
+    services: Services, topic_set: TopicSetFactory, tmp_path: Path
 ) -> None:
-    suffix, topics = await new_topics(services.kafka)
+    suffix, topics = await topic_set()
     port = free_port()
     env = {
         **os.environ,

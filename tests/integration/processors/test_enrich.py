@@ -13,7 +13,7 @@ from common.config import KafkaSettings
 from common.records import CdrRecord
 from common.topics import Topics
 from processors.enrich.service import EnrichSettings, pipe
-from tests.support.delivery import new_topics
+from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
 from tests.support.raw import publish_raw, simulated_callbacks
 from tests.support.services import Services
@@ -44,8 +44,10 @@ async def _wait_for(kafka: KafkaSettings, topic: str, count: int, within: float 
             await asyncio.sleep(0.5)
 
 
-async def test_every_cdr_once_decoded_and_duplicates_dropped(services: Services) -> None:
-    _, topics = await new_topics(services.kafka)
+async def test_every_cdr_once_decoded_and_duplicates_dropped(
+    services: Services, topic_set: TopicSetFactory
+) -> None:
+    _, topics = await topic_set()
     items = simulated_callbacks(30, seed=5)
     cdrs = [c for c in items if c.kind == "cdr"]
     duplicate = [cdrs[0], cdrs[1]]  # the platform sent these twice
@@ -70,8 +72,10 @@ async def test_every_cdr_once_decoded_and_duplicates_dropped(services: Services)
     assert len(states) == len(items) - len(cdrs)
 
 
-async def test_a_poison_record_is_dead_lettered_and_the_rest_flow(services: Services) -> None:
-    _, topics = await new_topics(services.kafka)
+async def test_a_poison_record_is_dead_lettered_and_the_rest_flow(
+    services: Services, topic_set: TopicSetFactory
+) -> None:
+    _, topics = await topic_set()
     items = simulated_callbacks(6, seed=9)
     poison = Callback("cdr", "9024", "poison-uuid", b"{not json")
     await publish_raw(services.kafka, topics, [*items[:10], poison, *items[10:]])
@@ -91,8 +95,9 @@ async def test_a_poison_record_is_dead_lettered_and_the_rest_flow(services: Serv
 
 async def test_a_cdr_sent_again_after_a_restart_is_still_published_once(
     services: Services,
+    topic_set: TopicSetFactory,
 ) -> None:
-    _, topics = await new_topics(services.kafka)
+    _, topics = await topic_set()
     cdr = next(c for c in simulated_callbacks(1, seed=3) if c.kind == "cdr")
     group = f"g-{uuid.uuid4().hex}"
     await publish_raw(services.kafka, topics, [cdr])

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.delivery import new_topics
+from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
 from tests.support.ports import free_port
 from tests.support.raw import publish_raw, simulated_callbacks
@@ -32,9 +32,9 @@ def _start(services: Services, suffix: str, group: str, log: Path) -> subprocess
 
 
 async def test_a_killed_enricher_leaves_no_duplicate_in_the_committed_output(
-    services: Services, tmp_path: Path
+    services: Services, topic_set: TopicSetFactory, tmp_path: Path
 ) -> None:
-    suffix, topics = await new_topics(services.kafka)
+    suffix, topics = await topic_set()
     items = simulated_callbacks(700, seed=12)
     await publish_raw(services.kafka, topics, items)
     group = f"enrich-{suffix}"

@@ -24,7 +24,7 @@ from processors.enrich.transform import cdr_record
 from processors.recordings.archive import S3Archive
 from processors.recordings.service import Recorder, RecordingsSettings, consume, subscription
 from processors.runtime import RevokeAfterBatch
-from tests.support.delivery import new_topics
+from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
 from tests.support.private_s3 import PrivateS3
 from tests.support.services import Services
@@ -122,9 +122,9 @@ async def wait_announced(
 
 
 async def test_every_recording_is_archived_with_the_simulators_bytes(
-    services: Services, s3_client: S3Client, s3_prefix: str
+    services: Services, topic_set: TopicSetFactory, s3_client: S3Client, s3_prefix: str
 ) -> None:
-    _, topics = await new_topics(services.kafka)
+    _, topics = await topic_set()
     async with running_simulator() as sim:
         cdrs = answered_cdrs(sim, 6, seed=1)
         await publish_cdrs(services, topics, cdrs)
@@ -150,9 +150,9 @@ async def test_every_recording_is_archived_with_the_simulators_bytes(
 
 
 async def test_a_recording_not_ready_yet_is_retried_without_blocking_others(
-    services: Services, s3_client: S3Client, s3_prefix: str
+    services: Services, topic_set: TopicSetFactory, s3_client: S3Client, s3_prefix: str
 ) -> None:
-    _, topics = await new_topics(services.kafka)
+    _, topics = await topic_set()
     slow = SimSettings(seed=2, faults=Faults(not_ready_seconds=60))
     async with running_simulator(slow) as sim:
         late = answered_cdrs(sim, 2, seed=7)
@@ -172,10 +172,12 @@ async def test_a_recording_not_ready_yet_is_retried_without_blocking_others(
     assert all(a.attempts > 1 for a in everything if a.uuid in {c.uuid for c in late})
 
 
-async def test_s3_down_for_20s_loses_no_recording(services: Services, tmp_path: Path) -> None:
+async def test_s3_down_for_20s_loses_no_recording(
+    services: Services, topic_set: TopicSetFactory, tmp_path: Path
+) -> None:
     private = PrivateS3.create(tmp_path / "s3")
     await asyncio.to_thread(private.start)
-    _, topics = await new_topics(services.kafka)
+    _, topics = await topic_set()
     client = make_client(private.s3, attempts=1, timeout=5)
     try:
         async with running_simulator() as sim:
@@ -202,9 +204,9 @@ async def test_s3_down_for_20s_loses_no_recording(services: Services, tmp_path: 
 
 
 async def test_archived_once_then_found_and_hopeless_ones_dead_lettered(
-    services: Services, s3_client: S3Client, s3_prefix: str
+    services: Services, topic_set: TopicSetFactory, s3_client: S3Client, s3_prefix: str
 ) -> None:
-    _, topics = await new_topics(services.kafka)
+    _, topics = await topic_set()
     async with running_simulator() as sim:
         [cdr] = answered_cdrs(sim, 1, seed=41)
         missing = msgspec.structs.replace(
