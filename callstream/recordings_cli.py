@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import os
 import signal
 import sys
-import uuid
 from pathlib import Path
 
-import aiohttp
-
 from common.config import ConfigError, KafkaSettings, S3Settings, env_float, env_int
-from common.kafka import durable_producer, manual_consumer
 from common.logs import setup_logging
 from common.probes import probes
 from common.s3 import make_client
 from common.topics import Topics
 from processors.recordings.archive import S3Archive
-from processors.recordings.service import Recorder, RecordingsSettings, consume, subscription
-from processors.runtime import RevokeAfterBatch
+from processors.recordings.service import RecordingsSettings, recordings_service
 from yunhu.tenants import Tenant, TenantsError, load_tenants
 
 
@@ -59,26 +53,14 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    producer = durable_producer(kafka, client_id=f"recordings-{uuid.uuid4().hex[:6]}")
-    # Downloads are slow: allow long gaps between polls before the group drops us.
-    consumer = manual_consumer(kafka, group_id=settings.group_id, max_poll_interval_ms=1_800_000)
-    lock = asyncio.Lock()
-    consumer.subscribe(subscription(topics), listener=RevokeAfterBatch(lock))
     client = make_client(s3, max_pool=settings.concurrency * 2)
-    async with contextlib.AsyncExitStack() as stack:
-        await producer.start()
-        stack.push_async_callback(producer.stop)
-        await consumer.start()
-        stack.push_async_callback(consumer.stop)
-        session = await stack.enter_async_context(aiohttp.ClientSession())
-        recorder = Recorder(
-            topics, tenants=tenants, session=session, archive=S3Archive(client, s3.bucket),
-            producer=producer, settings=settings,
-        )  # fmt: skip
-        await stack.enter_async_context(
-            probes("0.0.0.0", metrics_port, recorder.metrics.registry, lambda: True)  # noqa: S104
-        )
-        await consume(consumer, recorder, stop, lock)
+    archive = S3Archive(client, s3.bucket)
+    async with recordings_service(
+        kafka, topics, tenants=tenants, archive=archive, settings=settings
+    ) as service:
+        registry = service.recorder.metrics.registry
+        async with probes("0.0.0.0", metrics_port, registry, lambda: True):  # noqa: S104
+            await service.run(stop)
 
 
 def main(args: argparse.Namespace) -> int:

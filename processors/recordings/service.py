@@ -10,20 +10,24 @@ acknowledged by Kafka.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import aiohttp
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from common.config import KafkaSettings
+from common.kafka import durable_producer, manual_consumer
 from common.records import CdrRecord, RecordingRecord
 from common.topics import Header, Topics
 from processors.recordings.archive import S3Archive
@@ -51,6 +55,7 @@ class RecordingsSettings:
     s3_prefix: str = ""
     api_timeout: float = 15.0
     metrics_port: int = 9102
+    max_poll_interval_ms: int = 300_000
 
 
 @dataclass
@@ -190,34 +195,110 @@ class Recorder:
         self.metrics.produced.labels(topic).inc()
 
 
-async def consume(
-    consumer: AIOKafkaConsumer, recorder: Recorder, stop: asyncio.Event, lock: asyncio.Lock
-) -> None:
-    """Partitions in parallel, records of one partition in order; commit after each batch.
+class PartitionWorkers(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Runs each partition's batch in a task of its own while the consumer keeps polling.
 
-    `lock` is the rebalance listener's: a revocation waits for the batch in hand. A commit
-    refused after all (the group moved on) is logged; the new owner redoes those records,
-    which costs a lookup, since archiving is idempotent."""
-    while not stop.is_set():
-        batch = await consumer.getmany(timeout_ms=500, max_records=20)
-        await export_lag(consumer, recorder.metrics)
-        if not batch:
-            continue
+    A partition is paused while its batch is worked on, so long downloads never stop the
+    poll loop (and `max_poll_interval` never expires); its offsets are committed when the
+    batch is done. On revocation the batches of the revoked partitions finish and commit
+    first, so the next owner starts after them."""
 
-        async def partition(records: list[Any]) -> None:
-            for record in records:
-                await recorder.handle(record)
+    def __init__(self, consumer: AIOKafkaConsumer, recorder: Recorder) -> None:
+        self.consumer = consumer
+        self.recorder = recorder
+        self.tasks: dict[TopicPartition, asyncio.Task[int]] = {}
+        self.rebalances = 0
 
-        async with lock:
-            await asyncio.gather(*(partition(records) for records in batch.values()))
-        # Outside the lock: a commit may have to wait for a rebalance, whose revocation
-        # callback takes the lock.
-        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+    def start(self, tp: TopicPartition, records: list[Any]) -> None:
+        self.consumer.pause(tp)
+        self.tasks[tp] = asyncio.create_task(self._work(records))
+
+    async def _work(self, records: list[Any]) -> int:
+        for record in records:
+            await self.recorder.handle(record)
+        return int(records[-1].offset) + 1
+
+    async def settle(
+        self, only: Collection[TopicPartition] | None = None, wait: bool = False
+    ) -> None:
+        """Commit the finished batches (waiting for those of `only`, or all, if asked)."""
+        chosen = [tp for tp in self.tasks if only is None or tp in only]
+        if wait and chosen:
+            await asyncio.wait([self.tasks[tp] for tp in chosen])
+        done = {tp: self.tasks.pop(tp) for tp in chosen if self.tasks[tp].done()}
+        if not done:
+            return
+        offsets = {tp: task.result() for tp, task in done.items()}
         try:
-            await consumer.commit(offsets)
+            await self.consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as err:
             log.warning("offsets not committed; the next owner redoes them: %r", err)
+        assigned = self.consumer.assignment()
+        for tp in done:
+            if tp in assigned:
+                self.consumer.resume(tp)
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.settle(set(revoked), wait=True)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.rebalances += 1
+        for tp in assigned:
+            if tp not in self.tasks:
+                self.consumer.resume(tp)
+
+
+async def consume(
+    consumer: AIOKafkaConsumer, workers: PartitionWorkers, stop: asyncio.Event
+) -> None:
+    """Poll continuously; partitions in parallel, each partition's records in order."""
+    while not stop.is_set():
+        batch = await consumer.getmany(timeout_ms=200, max_records=20)
+        for tp, records in batch.items():
+            workers.start(tp, records)
+        await workers.settle()
+        await export_lag(consumer, workers.recorder.metrics)
+    await workers.settle(wait=True)
 
 
 def subscription(topics: Topics) -> list[str]:
     return [topics.cdr, topics.recordings_retry]
+
+
+@dataclass
+class RecordingsService:
+    recorder: Recorder
+    consumer: AIOKafkaConsumer
+    workers: PartitionWorkers
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await consume(self.consumer, self.workers, stop)
+
+
+@contextlib.asynccontextmanager
+async def recordings_service(
+    kafka: KafkaSettings,
+    topics: Topics,
+    *,
+    tenants: dict[str, Tenant],
+    archive: S3Archive,
+    settings: RecordingsSettings,
+) -> AsyncIterator[RecordingsService]:
+    """The whole service, started; stopped (producer flushed, group left) on exit."""
+    producer = durable_producer(kafka)
+    consumer = manual_consumer(
+        kafka, group_id=settings.group_id, max_poll_interval_ms=settings.max_poll_interval_ms
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        recorder = Recorder(
+            topics, tenants=tenants, session=session, archive=archive, producer=producer,
+            settings=settings,
+        )  # fmt: skip
+        workers = PartitionWorkers(consumer, recorder)
+        consumer.subscribe(subscription(topics), listener=workers)
+        await consumer.start()
+        stack.push_async_callback(consumer.stop)
+        yield RecordingsService(recorder, consumer, workers)

@@ -13,17 +13,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import aiohttp
 import msgspec
 
-from common.kafka import durable_producer, manual_consumer
+from common.kafka import durable_producer
 from common.records import CdrRecord, Origin, RecordingRecord
 from common.s3 import make_client
 from common.topics import Topics
 from processors.enrich.transform import cdr_record
 from processors.recordings.archive import S3Archive
-from processors.recordings.service import Recorder, RecordingsSettings, consume, subscription
-from processors.runtime import RevokeAfterBatch
+from processors.recordings.service import (
+    RecordingsService,
+    RecordingsSettings,
+    recordings_service,
+)
 from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
 from tests.support.private_s3 import PrivateS3
@@ -72,26 +74,16 @@ def tenants_for(sim: Simulator) -> dict[str, Tenant]:
 async def running_recorder(
     services: Services, topics: Topics, sim: Simulator, settings: RecordingsSettings,
     s3_client: S3Client, *, bucket: str | None = None,
-) -> AsyncIterator[Recorder]:  # fmt: skip
-    producer = durable_producer(services.kafka)
-    consumer = manual_consumer(services.kafka, group_id=f"rec-{uuid.uuid4().hex}")
-    lock = asyncio.Lock()
-    consumer.subscribe(subscription(topics), listener=RevokeAfterBatch(lock))
-    await producer.start()
-    await consumer.start()
-    stop = asyncio.Event()
-    async with contextlib.AsyncExitStack() as cleanup:
-        cleanup.push_async_callback(producer.stop)
-        cleanup.push_async_callback(consumer.stop)
-        session = await cleanup.enter_async_context(aiohttp.ClientSession())
-        recorder = Recorder(
-            topics, tenants=tenants_for(sim), session=session,
-            archive=S3Archive(s3_client, bucket or services.s3.bucket, part_size=5 << 20),
-            producer=producer, settings=settings,
-        )  # fmt: skip
-        task = asyncio.create_task(consume(consumer, recorder, stop, lock))
+) -> AsyncIterator[RecordingsService]:  # fmt: skip
+    archive = S3Archive(s3_client, bucket or services.s3.bucket, part_size=5 << 20)
+    settings = dataclasses.replace(settings, group_id=f"rec-{uuid.uuid4().hex}")
+    async with recordings_service(
+        services.kafka, topics, tenants=tenants_for(sim), archive=archive, settings=settings
+    ) as service:
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
         try:
-            yield recorder
+            yield service
         finally:
             stop.set()
             await task
@@ -161,14 +153,14 @@ async def test_a_recording_not_ready_yet_is_retried_without_blocking_others(
         await publish_cdrs(services, topics, late + ready)
         settings = RecordingsSettings(s3_prefix=s3_prefix, first_backoff=5.0, max_backoff=10.0)
         started = time.monotonic()
-        async with running_recorder(services, topics, sim, settings, s3_client) as recorder:
+        async with running_recorder(services, topics, sim, settings, s3_client) as service:
             first = await wait_announced(services, topics, len(ready), 30)
             early = time.monotonic() - started
             everything = await wait_announced(services, topics, len(late) + len(ready), 120)
     assert {a.uuid for a in first} == {c.uuid for c in ready}, "the ready ones came first"
     assert early < 30, "nothing waited for the late recordings"
     assert {a.uuid for a in everything} == {c.uuid for c in late + ready}
-    assert recorder.outcome.retried >= len(late)
+    assert service.recorder.outcome.retried >= len(late)
     assert all(a.attempts > 1 for a in everything if a.uuid in {c.uuid for c in late})
 
 
@@ -187,13 +179,13 @@ async def test_s3_down_for_20s_loses_no_recording(
             settings = RecordingsSettings(first_backoff=2.0, max_backoff=5.0)
             async with running_recorder(
                 services, topics, sim, settings, client, bucket=private.s3.bucket
-            ) as recorder:
+            ) as service:
                 await asyncio.sleep(20)
-                assert recorder.outcome.archived == 0
-                assert recorder.outcome.retried >= len(cdrs), "retried while S3 was down"
+                assert service.recorder.outcome.archived == 0
+                assert service.recorder.outcome.retried >= len(cdrs), "retried while S3 was down"
                 await asyncio.to_thread(private.start)
                 announced = await wait_announced(services, topics, len(cdrs), 60)
-            assert recorder.outcome.dead == 0
+            assert service.recorder.outcome.dead == 0
         assert {a.uuid for a in announced} == {c.uuid for c in cdrs}
         for item in announced:
             assert item.bucket == private.s3.bucket
@@ -214,13 +206,13 @@ async def test_archived_once_then_found_and_hopeless_ones_dead_lettered(
         )
         settings = RecordingsSettings(s3_prefix=s3_prefix, first_backoff=1.0)
         await publish_cdrs(services, topics, [cdr, missing])
-        async with running_recorder(services, topics, sim, settings, s3_client) as recorder:
+        async with running_recorder(services, topics, sim, settings, s3_client) as service:
             first = await wait_announced(services, topics, 1, 30)
             downloads = sim.state.requests["App.Sip_Cdr.GetRecodeFile"]
             await publish_cdrs(services, topics, [cdr])  # the same CDR again
             both = await wait_announced(services, topics, 2, 30)
             async with asyncio.timeout(30):
-                while recorder.outcome.dead < 1:
+                while service.recorder.outcome.dead < 1:
                     await asyncio.sleep(0.2)
         assert sim.state.requests["App.Sip_Cdr.GetRecodeFile"] == downloads, "not fetched again"
     assert [a.sha256 for a in both] == [first[0].sha256] * 2
@@ -231,3 +223,25 @@ async def test_archived_once_then_found_and_hopeless_ones_dead_lettered(
     assert headers["dlq-reason"] == b"ApiError"
     assert b"ret 400" in headers["dlq-detail"]
     assert headers["dlq-attempts"] == b"1"
+
+
+async def test_downloads_longer_than_the_poll_interval_do_not_stall_the_group(
+    services: Services, topic_set: TopicSetFactory, s3_client: S3Client, s3_prefix: str
+) -> None:
+    _, topics = await topic_set()
+    slow = SimSettings(seed=5, faults=Faults(slow=1.0, slow_seconds=4.0))
+    async with running_simulator(slow) as sim:
+        cdrs = answered_cdrs(sim, 3, seed=51)
+        await publish_cdrs(services, topics, cdrs)
+        # Every API answer takes 4 s: each recording needs > 8 s, the poll interval is 3 s.
+        settings = RecordingsSettings(
+            s3_prefix=s3_prefix, max_poll_interval_ms=3000, api_timeout=30.0
+        )
+        async with running_recorder(services, topics, sim, settings, s3_client) as service:
+            announced = await wait_announced(services, topics, len(cdrs), 90)
+            await asyncio.sleep(5)
+            announced = await wait_announced(services, topics, len(cdrs), 5)
+    assert sorted(a.uuid for a in announced) == sorted(c.uuid for c in cdrs), "each once"
+    assert service.recorder.outcome.retried == 0
+    assert service.recorder.outcome.dead == 0
+    assert service.workers.rebalances == 1, "the group never dropped this consumer"
