@@ -4,12 +4,10 @@ transaction commits; a rolled-back batch forgets its own."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 
 class Deduper:
     def __init__(self, capacity: int = 1_000_000) -> None:
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: dict[str, None] = {}  # insertion-ordered: the oldest id comes first
         self._pending: set[str] = set()
         self.capacity = capacity
         self.dropped = 0
@@ -19,10 +17,11 @@ class Deduper:
 
     def remember(self, record_id: str) -> None:
         """Mark as published (warm-up from the output topics)."""
+        if record_id in self._seen:
+            return
         self._seen[record_id] = None
-        self._seen.move_to_end(record_id)
-        while len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
+        if len(self._seen) > self.capacity:
+            del self._seen[next(iter(self._seen))]
 
     def admit(self, record_id: str) -> bool:
         """True the first time a record id is offered; False for a duplicate."""

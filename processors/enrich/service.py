@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from common.config import KafkaSettings
 from common.kafka import partitions_of
-from common.records import CdrRecord
+from common.records import SCHEMA_VERSION, CdrRecord
 from common.topics import Topics
 from processors.enrich.dedupe import Deduper
 from processors.enrich.transform import EnrichError, enrich, origin
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 _ENCODER: Final = msgspec.json.Encoder()
 RECORD_ID: Final = "record-id"
 SERVICE: Final = "enrich"
+SCHEMA_VERSION_HEADER: Final = str(SCHEMA_VERSION).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ class Enricher:
         out_headers = [
             (RECORD_ID, enriched.record_id.encode()),
             ("tenant", enriched.tenant.encode()),
-            ("schema-version", str(enriched.schema_version).encode()),
+            ("schema-version", SCHEMA_VERSION_HEADER),
         ]
         return [Output(topic, enriched.uuid.encode(), _ENCODER.encode(enriched), out_headers)]
 

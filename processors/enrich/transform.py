@@ -33,9 +33,13 @@ class EnrichError(Exception):
     retriable = False
 
 
+@lru_cache(maxsize=4096)  # records arrive in bursts within the same seconds
+def _utc_second(epoch_s: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s))
+
+
 def _utc_iso(epoch_ms: int, *, millis: bool = False) -> str:
-    # time.strftime is several times faster than datetime.isoformat on this hot path.
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_ms // 1000))
+    text = _utc_second(epoch_ms // 1000)
     return f"{text}.{epoch_ms % 1000:03d}Z" if millis else f"{text}Z"
 
 
@@ -59,6 +63,7 @@ def _moment(text: str, tz: ZoneInfo) -> Moment:
         raise EnrichError(f"unreadable time {text!r}") from None
 
 
+@lru_cache(maxsize=256)  # Decoded is immutable; the same few codes recur
 def method(code: int | None) -> Decoded | None:
     if code is None:
         return None
@@ -68,6 +73,7 @@ def method(code: int | None) -> Decoded | None:
     return Decoded(code, name)
 
 
+@lru_cache(maxsize=256)
 def code(value: int | None) -> Decoded | None:
     if value is None:
         return None
@@ -75,6 +81,7 @@ def code(value: int | None) -> Decoded | None:
     return Decoded(found.code, found.name, found.description, found.known)
 
 
+@lru_cache(maxsize=256)
 def hangup_direction(value: int | None) -> Decoded | None:
     if value is None:
         return None
