@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.partitioner import murmur2
@@ -69,6 +70,34 @@ async def partitions_of(client: Any, topic: str) -> list[int]:
     inner = client.client if isinstance(client, AIOKafkaProducer) else client._client
     found = await inner._wait_on_metadata(topic)
     return sorted(found)
+
+
+@contextlib.asynccontextmanager
+async def topic_reader(
+    settings: KafkaSettings, topics: Iterable[str]
+) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
+    """A group-less read_committed consumer assigned every partition of `topics`."""
+    consumer = AIOKafkaConsumer(
+        **settings.client_kwargs(), group_id=None, enable_auto_commit=False,
+        isolation_level="read_committed",
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in await partitions_of(consumer, t)]
+        consumer.assign(tps)
+        yield consumer, tps
+    finally:
+        await consumer.stop()
+
+
+async def records_to_end(
+    consumer: AIOKafkaConsumer, tps: list[TopicPartition], max_records: int = 5000
+) -> AsyncIterator[list[Any]]:
+    """Batches from the current positions up to the end offsets as they are now."""
+    ends = await consumer.end_offsets(tps)
+    while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+        for records in (await consumer.getmany(timeout_ms=500, max_records=max_records)).values():
+            yield records
 
 
 def admin_client(settings: KafkaSettings) -> AIOKafkaAdminClient:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -60,3 +60,20 @@ class Header:
 
 
 RAW_SCHEMA_VERSION: Final = b"1"
+
+
+def dead_letter_headers(
+    record: Any, *, service: bytes, reason: str, detail: str, attempts: int
+) -> list[tuple[str, bytes]]:
+    """A consumed record's headers (minus any earlier `dlq-*`) plus why and where it failed."""
+    headers = [(k, v) for k, v in record.headers if not k.startswith("dlq-")]
+    headers += [
+        (Header.DLQ_REASON, reason.encode()),
+        (Header.DLQ_DETAIL, detail.encode()),
+        (Header.DLQ_SERVICE, service),
+        (Header.DLQ_SOURCE_TOPIC, record.topic.encode()),
+        (Header.DLQ_SOURCE_PARTITION, str(record.partition).encode()),
+        (Header.DLQ_SOURCE_OFFSET, str(record.offset).encode()),
+        (Header.DLQ_ATTEMPTS, str(attempts).encode()),
+    ]
+    return headers

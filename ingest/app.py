@@ -56,7 +56,7 @@ class Ingest:
         self.auth = Authenticator(self.tenants)
         self.sources = SourceResolver(self.settings.trusted_proxies)
         self.retry_after = {"Retry-After": str(self.settings.retry_after)}
-        self.metrics.watch_spool(self.writer.spool, self.writer)
+        self.metrics.watch(self.writer)
 
     def next_event_id(self) -> bytes:
         return f"{self._id_prefix}{next(self._id_counter):016x}".encode()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from ingest.spool import Spool
+from ingest.durable import DurableWriter
 
 UNKNOWN = "unknown"
 
@@ -46,6 +46,11 @@ class IngestMetrics:
         self.spooling = Gauge(
             "callstream_ingest_spooling", "1 while new events go to the spool", registry=r
         )
+        self.abandoned = Gauge(
+            "callstream_ingest_abandoned_sends",
+            "Events spooled after a Kafka send that may still land: possible duplicates",
+            registry=r,
+        )
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._publish_children: dict[str, Histogram] = {}
 
@@ -62,11 +67,13 @@ class IngestMetrics:
             child = self._publish_children[where] = self.publish_seconds.labels(where)
         child.observe(seconds)
 
-    def watch_spool(self, spool: Spool, spooling: object) -> None:
+    def watch(self, writer: DurableWriter) -> None:
+        spool = writer.spool
         self.spool_records.set_function(lambda: spool.records)
         self.spool_bytes.set_function(lambda: spool.stored_bytes)
         self.spool_age.set_function(spool.oldest_age)
-        self.spooling.set_function(lambda: float(bool(getattr(spooling, "spooling", False))))
+        self.spooling.set_function(lambda: float(writer.spooling))
+        self.abandoned.set_function(lambda: writer.abandoned_sends)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

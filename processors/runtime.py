@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from common.topics import Header
+from common.topics import dead_letter_headers
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,6 @@ class TransactionalPipe:
         self.max_records = max_records
         self.lock = asyncio.Lock()
         self.listener = RevokeAfterBatch(self.lock)
-        self.batches = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.2
@@ -137,7 +136,6 @@ class TransactionalPipe:
                     backoff = min(backoff * 2, 10.0)
                     continue
             backoff = 0.2
-            self.batches += 1
             await self._export_lag()
 
     async def _commit(self, batch: dict[TopicPartition, list[Any]]) -> None:
@@ -168,16 +166,9 @@ class TransactionalPipe:
         log.warning(
             "dead letter", extra={"topic": record.topic, "offset": record.offset, "error": str(err)}
         )
-        headers = [(k, v) for k, v in record.headers if not k.startswith("dlq-")]
-        headers += [
-            (Header.DLQ_REASON, type(err).__name__.encode()),
-            (Header.DLQ_DETAIL, str(err).encode()),
-            (Header.DLQ_SERVICE, self.service),
-            (Header.DLQ_SOURCE_TOPIC, record.topic.encode()),
-            (Header.DLQ_SOURCE_PARTITION, str(record.partition).encode()),
-            (Header.DLQ_SOURCE_OFFSET, str(record.offset).encode()),
-            (Header.DLQ_ATTEMPTS, b"1"),
-        ]
+        headers = dead_letter_headers(
+            record, service=self.service, reason=type(err).__name__, detail=str(err), attempts=1
+        )
         return Output(self.deadletter_topic, record.key, record.value or b"", headers)
 
     async def _export_lag(self) -> None:

@@ -77,6 +77,3 @@ class Stack:
             ComponentStatus("kafka", kafka_pid, settings.kafka_bootstrap, kafka_ok),
             ComponentStatus("s3", s3_pid, settings.s3_endpoint, s3_ok),
         ]
-
-    def running(self) -> bool:
-        return all(item.answering for item in self.status())

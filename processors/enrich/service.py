@@ -12,10 +12,10 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from common.config import KafkaSettings
-from common.kafka import partitions_of
+from common.kafka import records_to_end, topic_reader
 from common.records import SCHEMA_VERSION, CdrRecord
 from common.topics import Topics
 from processors.enrich.dedupe import Deduper
@@ -74,32 +74,22 @@ class Enricher:
 
 async def warm_up(kafka: KafkaSettings, topics: list[str], deduper: Deduper, hours: float) -> int:
     """Remember the record ids published in the last `hours` (survives restarts)."""
-    consumer = AIOKafkaConsumer(
-        **kafka.client_kwargs(), group_id=None, enable_auto_commit=False,
-        isolation_level="read_committed",
-    )  # fmt: skip
-    await consumer.start()
     seen = 0
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in await partitions_of(consumer, t)]
+    async with topic_reader(kafka, topics) as (consumer, tps):
         if not tps:
             return 0
-        consumer.assign(tps)
         since = int((time.time() - hours * 3600) * 1000)
         starts = await consumer.offsets_for_times(dict.fromkeys(tps, since))
         ends = await consumer.end_offsets(tps)
         for tp in tps:
             found = starts.get(tp)
             consumer.seek(tp, found.offset if found is not None else ends[tp])
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
-                for record in records:
-                    record_id = dict(record.headers).get(RECORD_ID)
-                    if record_id:
-                        deduper.remember(record_id.decode())
-                        seen += 1
-    finally:
-        await consumer.stop()
+        async for records in records_to_end(consumer, tps):
+            for record in records:
+                record_id = dict(record.headers).get(RECORD_ID)
+                if record_id:
+                    deduper.remember(record_id.decode())
+                    seen += 1
     return seen
 
 

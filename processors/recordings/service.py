@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from common.config import KafkaSettings
 from common.kafka import durable_producer, manual_consumer
 from common.records import CdrRecord, RecordingRecord
-from common.topics import Header, Topics
+from common.topics import Header, Topics, dead_letter_headers
 from processors.recordings.archive import S3Archive
 from processors.recordings.fetch import fetch_and_archive
 from processors.runtime import PipeMetrics, export_lag
@@ -175,16 +175,9 @@ class Recorder:
         self.outcome.retried += 1
 
     async def _dead(self, record: Any, reason: str, detail: str, attempts: int) -> None:
-        headers = [(k, v) for k, v in record.headers if not k.startswith("dlq-")]
-        headers += [
-            (Header.DLQ_REASON, reason.encode()),
-            (Header.DLQ_DETAIL, detail[:1000].encode()),
-            (Header.DLQ_SERVICE, SERVICE),
-            (Header.DLQ_SOURCE_TOPIC, record.topic.encode()),
-            (Header.DLQ_SOURCE_PARTITION, str(record.partition).encode()),
-            (Header.DLQ_SOURCE_OFFSET, str(record.offset).encode()),
-            (Header.DLQ_ATTEMPTS, str(attempts).encode()),
-        ]
+        headers = dead_letter_headers(
+            record, service=SERVICE, reason=reason, detail=detail[:1000], attempts=attempts
+        )
         log.warning("recording given up", extra={"reason": reason, "detail": detail[:200]})
         await self._send(self.topics.deadletter, record.key, record.value, headers)
         self.metrics.deadletters.labels(self.topics.deadletter).inc()

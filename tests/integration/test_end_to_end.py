@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +14,7 @@ from common.records import CdrRecord, RecordingRecord
 from tests.integration.conftest import TopicSetFactory
 from tests.support.delivery import sent_entries
 from tests.support.kafka import read_topic
-from tests.support.ports import free_port
+from tests.support.processes import start_service
 from tests.support.receiver import running_receiver, wait_drained
 from tests.support.services import Services
 from tests.support.sim import running_simulator
@@ -36,14 +33,6 @@ def _tenants_toml(tenants: dict[str, Tenant], api_url: str) -> str:
         f'accesskey = "{t.accesskey}"\ncallback_key = "{t.callback_key}"\napi_url = "{api_url}"\n'
         for t in tenants.values()
     )
-
-
-def _service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "callstream", name, "--metrics-port", str(free_port())],
-            env={**os.environ, **env}, stdout=out, stderr=out,
-        )  # fmt: skip
 
 
 async def test_callbacks_become_records_and_recordings_end_to_end(
@@ -70,8 +59,8 @@ async def test_callbacks_become_records_and_recordings_end_to_end(
             "CALLSTREAM_S3_SECRET_ACCESS_KEY": services.s3.secret_access_key or "",
             "CALLSTREAM_S3_PREFIX": s3_prefix,
         }
-        enrich = _service("enrich", env, tmp_path / "enrich.log")
-        recordings = _service("recordings", env, tmp_path / "recordings.log")
+        enrich = start_service("enrich", env, tmp_path / "enrich.log")
+        recordings = start_service("recordings", env, tmp_path / "recordings.log")
         try:
             async with running_receiver(tmp_path, services.kafka, suffix) as receiver:
                 report = await post_traffic(

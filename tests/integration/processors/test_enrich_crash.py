@@ -3,32 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
-from tests.support.ports import free_port
+from tests.support.processes import start_service
 from tests.support.raw import publish_raw, simulated_callbacks
 from tests.support.services import Services
 
 
 def _start(services: Services, suffix: str, group: str, log: Path) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ,
         "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
         "CALLSTREAM_TOPIC_SUFFIX": suffix,
         "CALLSTREAM_ENRICH_GROUP": group,
         "CALLSTREAM_INSTANCE": "crash-test",
     }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "callstream", "enrich", "--metrics-port", str(free_port())],
-            env=env, stdout=out, stderr=out,
-        )  # fmt: skip
+    return start_service("enrich", env, log)
 
 
 async def test_a_killed_enricher_leaves_no_duplicate_in_the_committed_output(

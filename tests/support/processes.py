@@ -1,0 +1,19 @@
+"""callstream consumer services as real processes, for integration tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.ports import free_port
+
+
+def start_service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`callstream NAME` with `env` added, its output appended to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "callstream", name, "--metrics-port", str(free_port())],
+            env={**os.environ, **env}, stdout=out, stderr=out,
+        )  # fmt: skip
