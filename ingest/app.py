@@ -227,17 +227,22 @@ def _producer_ctx(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         writer = app[INGEST].writer
+        shutdown_timeout = app[INGEST].settings.shutdown_timeout
         async with contextlib.AsyncExitStack() as stack:
-            connecting = asyncio.create_task(_attach(writer, stack, connect))
-            background = [
-                connecting,
-                asyncio.create_task(writer.drain_forever()),
+            drainer = asyncio.create_task(writer.drain_forever())
+            others = [
+                asyncio.create_task(_attach(writer, stack, connect)),
                 asyncio.create_task(writer.expire_forever()),
             ]
             yield
-            for task in background:
+            others[0].cancel()  # still connecting: too late now
+            # Handlers have finished: what the spool still holds goes to Kafka now, if
+            # Kafka takes it within the shutdown timeout; otherwise the next start drains it.
+            writer.stop_draining()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(drainer), shutdown_timeout)
+            for task in [drainer, *others]:
                 task.cancel()
-            for task in background:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         # Leaving the stack flushed and stopped the producer.

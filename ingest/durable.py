@@ -4,7 +4,6 @@ otherwise in the local spool, which a background task drains once Kafka is back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -46,6 +45,7 @@ class DurableWriter:
         # Acknowledgements being waited for, oldest first (one timeout for all, so a deque
         # and one watchdog task replace a timer per request).
         self._waiting: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self._stopping = asyncio.Event()
 
     def attach(self, producer: Producer) -> None:
         """The producer connected after start-up (Kafka was down when we started)."""
@@ -114,31 +114,54 @@ class DurableWriter:
             await asyncio.gather(*futures)
 
     async def drain_forever(self, idle: float = 0.5) -> None:
-        """The background drainer: empties the spool whenever Kafka takes records again."""
+        """The background drainer: empties the spool whenever Kafka takes records again.
+
+        After `stop_draining()` it makes one last pass (so a graceful shutdown leaves the
+        spool empty when Kafka is up) and returns; a failing pass then ends it too."""
         backoff = 0.5
         while True:
             if self.spool.stored_bytes == 0:  # nothing stored, nothing being appended
                 if self.spooling and self.producer is not None:
                     self.spooling = False
                     log.info("spool drained; publishing to kafka directly again")
+                if self._stopping.is_set():
+                    return
                 self.spool.appended.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(idle):
-                        await self.spool.appended.wait()
+                await self._pause(idle, self.spool.appended)
                 continue
             if self.producer is None:
-                await asyncio.sleep(idle)
+                if self._stopping.is_set():
+                    return
+                await self._pause(idle)
                 continue
             try:
                 drained = await self.spool.drain(self.publish_batch)
             except (KafkaError, TimeoutError) as err:
                 log.info("spool drain paused, kafka not ready: %r", err)
-                await asyncio.sleep(backoff + random.uniform(0, backoff / 2))  # noqa: S311
+                if self._stopping.is_set():
+                    return
+                await self._pause(backoff + random.uniform(0, backoff / 2))  # noqa: S311
                 backoff = min(backoff * 2, 5.0)
             except Exception:
                 log.exception("spool drain failed unexpectedly; retrying")
-                await asyncio.sleep(5.0)
+                if self._stopping.is_set():
+                    return
+                await self._pause(5.0)
             else:
                 backoff = 0.5
                 if drained:
                     log.info("spool: %d records published to kafka", drained)
+
+    def stop_draining(self) -> None:
+        self._stopping.set()
+
+    async def _pause(self, seconds: float, until: asyncio.Event | None = None) -> None:
+        """Sleeps `seconds`, or less when `until` is set or the drainer is told to stop."""
+        waits = [asyncio.ensure_future(self._stopping.wait())]
+        if until is not None:
+            waits.append(asyncio.ensure_future(until.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()

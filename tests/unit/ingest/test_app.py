@@ -217,3 +217,47 @@ async def test_an_unexpected_publishing_failure_still_keeps_the_event(tmp_path: 
         assert spool.records == 1
         await asyncio.sleep(0.3)
         assert spool.records == 1, "still kept: the drainer failed and lived on"
+
+
+async def _spooled_while_kafka_is_down(
+    tmp_path: Path, producer: FakeProducer, settings: IngestSettings
+) -> tuple[web.Application, Spool]:
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    app = build_app(settings, sim_tenants(), Topics(), spool, connect_to(producer))
+    producer.down = True
+    return app, spool
+
+
+async def test_shutdown_publishes_what_the_spool_holds_when_kafka_is_back(
+    tmp_path: Path, producer: FakeProducer
+) -> None:
+    settings = IngestSettings(ack_timeout=0.2, shutdown_timeout=5)
+    app, spool = await _spooled_while_kafka_is_down(tmp_path, producer, settings)
+
+    async def kafka_back(_app: web.Application) -> None:
+        producer.down = False  # only once shutdown has begun: the drainer is backing off
+
+    app.on_shutdown.append(kafka_back)
+    async with TestClient(TestServer(app)) as test_client:
+        assert (await test_client.post(URL, data=CALLSTATE)).status == 200
+        await asyncio.sleep(0.5)  # a drain attempt failed; the drainer now waits
+        assert spool.records == 1
+    assert [s.value for s in producer.sent] == [CALLSTATE]
+    assert spool.records == 0
+    assert list(tmp_path.glob("*.seg")) == []
+
+
+async def test_shutdown_with_kafka_still_down_keeps_the_spool_for_the_next_start(
+    tmp_path: Path, producer: FakeProducer
+) -> None:
+    settings = IngestSettings(ack_timeout=0.2, shutdown_timeout=2)
+    app, _ = await _spooled_while_kafka_is_down(tmp_path, producer, settings)
+    async with TestClient(TestServer(app)) as test_client:
+        assert (await test_client.post(URL, data=CALLSTATE)).status == 200
+        started = asyncio.get_running_loop().time()
+    assert asyncio.get_running_loop().time() - started < settings.shutdown_timeout + 1
+    assert producer.sent == []
+    reopened = Spool(tmp_path, max_bytes=1 << 20)
+    reopened.open()
+    assert reopened.records == 1
+    await reopened.close()
