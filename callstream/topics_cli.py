@@ -1,0 +1,74 @@
+"""`callstream topics create|verify|schemas`: the topic contracts on a cluster."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from common.config import ConfigError, KafkaSettings
+from common.kafka import admin_client, ensure_topics
+from common.schemas import render, topic_schemas, write_all
+from common.topic_catalog import TopicSettings, topic_specs, verify_topics
+from common.topics import Topics
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("topics", help="create or verify the topics; print their schemas")
+    actions = p.add_subparsers(dest="action", required=True)
+    actions.add_parser("create", help="create every topic that does not exist yet")
+    actions.add_parser("verify", help="exit 1 unless every topic exists as configured")
+    schemas = actions.add_parser("schemas", help="print (or write) the JSON Schemas")
+    schemas.add_argument("--write", type=Path, metavar="DIR", help="write one file per topic")
+    p.set_defaults(handler=main)
+
+
+async def _create(kafka: KafkaSettings, topics: Topics, settings: TopicSettings) -> int:
+    specs = topic_specs(topics, settings)
+    admin = admin_client(kafka)
+    await admin.start()
+    try:
+        await ensure_topics(admin, specs)
+        problems = await verify_topics(admin, specs)
+    finally:
+        await admin.close()
+    for spec in specs:
+        print(f"{spec.name}: {spec.partitions} partitions, replication {spec.replication}")
+    for line in problems:  # existing topics that differ are reported, never altered
+        print(f"differs: {line}", file=sys.stderr)
+    return 0
+
+
+async def _verify(kafka: KafkaSettings, topics: Topics, settings: TopicSettings) -> int:
+    admin = admin_client(kafka)
+    await admin.start()
+    try:
+        problems = await verify_topics(admin, topic_specs(topics, settings))
+    finally:
+        await admin.close()
+    for line in problems:
+        print(line)
+    print("topics: as configured" if not problems else f"topics: {len(problems)} differences")
+    return 1 if problems else 0
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.action == "schemas":
+        if args.write:
+            for path in write_all(args.write):
+                print(path)
+        else:
+            for topic, schema in topic_schemas().items():
+                sys.stdout.write(f"# {topic}\n{render(schema).decode()}")
+        return 0
+    try:
+        kafka = KafkaSettings.from_env(os.environ)
+        settings = TopicSettings.from_env(os.environ)
+    except ConfigError as err:
+        print(f"callstream topics: {err}", file=sys.stderr)
+        return 2
+    topics = Topics.from_env(os.environ)
+    action = _create if args.action == "create" else _verify
+    return asyncio.run(action(kafka, topics, settings))

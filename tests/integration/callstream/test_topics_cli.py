@@ -1,0 +1,68 @@
+"""`callstream topics` against the real broker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from common.kafka import admin_client
+from common.topics import Topics
+from tests.support.services import Services
+
+
+@pytest.fixture
+async def suffix(services: Services) -> AsyncIterator[str]:
+    suffix = uuid.uuid4().hex[:10]
+    yield suffix
+    admin = admin_client(services.kafka)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        await admin.delete_topics([t for t in Topics.with_suffix(suffix).all() if t in existing])
+    finally:
+        await admin.close()
+
+
+def _topics(
+    services: Services, suffix: str, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    environment = {
+        **os.environ,
+        "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
+        "CALLSTREAM_TOPIC_SUFFIX": suffix,
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "callstream", "topics", *args],
+        env=environment, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+async def test_create_then_verify_and_a_difference_is_reported(
+    services: Services, suffix: str
+) -> None:
+    before = _topics(services, suffix, "verify")
+    assert before.returncode == 1
+    assert before.stdout.count(": missing") == len(Topics().all())
+
+    created = _topics(services, suffix, "create", CALLSTREAM_TOPIC_PARTITIONS="4")
+    assert created.returncode == 0, created.stderr
+    again = _topics(services, suffix, "create", CALLSTREAM_TOPIC_PARTITIONS="4")
+    assert again.returncode == 0, "creating is idempotent"
+
+    same = _topics(services, suffix, "verify", CALLSTREAM_TOPIC_PARTITIONS="4")
+    assert same.returncode == 0, same.stdout
+    assert "as configured" in same.stdout
+
+    other = _topics(
+        services, suffix, "verify",
+        CALLSTREAM_TOPIC_PARTITIONS="4", CALLSTREAM_TOPIC_RAW_RETENTION_HOURS="1",
+    )  # fmt: skip
+    assert other.returncode == 1
+    raw = Topics.with_suffix(suffix).cdr_raw
+    assert f"{raw}: retention.ms='604800000', want '3600000'" in other.stdout
