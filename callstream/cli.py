@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-from callstream import enrich_cli, ingest_cli, recordings_cli, sim_cli, topics_cli
+from callstream import (
+    enrich_cli,
+    ingest_cli,
+    lake_cli,
+    recordings_cli,
+    sim_cli,
+    topics_cli,
+)
 from callstream.stack import cli as stack_cli
 
 
@@ -17,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_cli.add_parser(sub)
     enrich_cli.add_parser(sub)
     recordings_cli.add_parser(sub)
+    lake_cli.add_parser(sub)
     topics_cli.add_parser(sub)
     return parser
 

@@ -1,0 +1,70 @@
+"""`callstream lake`: the raw topics, archived to S3 as gzip NDJSON by tenant and hour."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+
+from common.config import ConfigError, KafkaSettings, S3Settings, env_float, env_int
+from common.logs import setup_logging
+from common.probes import probes
+from common.s3 import make_client
+from common.topics import Topics
+from processors.lake.service import LakeSettings, Put, lake_service
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("lake", help="archive the raw topics to S3", description=__doc__)
+    p.add_argument("--metrics-port", type=int, help="port of /healthz and /metrics")
+    p.set_defaults(handler=main)
+
+
+def settings_from_env(s3: S3Settings) -> LakeSettings:
+    env, d = os.environ, LakeSettings()
+    return LakeSettings(
+        group_id=env.get("CALLSTREAM_LAKE_GROUP") or d.group_id,
+        prefix=s3.prefix,
+        flush_records=env_int(env, "CALLSTREAM_LAKE_FLUSH_RECORDS", d.flush_records),
+        flush_seconds=env_float(env, "CALLSTREAM_LAKE_FLUSH_SECONDS", d.flush_seconds),
+        metrics_port=env_int(env, "CALLSTREAM_LAKE_METRICS_PORT", d.metrics_port),
+    )
+
+
+def s3_put(s3: S3Settings) -> Put:
+    client = make_client(s3)
+
+    def put(key: str, body: bytes) -> None:
+        client.put_object(Bucket=s3.bucket, Key=key, Body=body, ContentType="application/gzip")
+
+    return put
+
+
+async def serve(kafka: KafkaSettings, s3: S3Settings, settings: LakeSettings, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    topics = Topics.from_env(os.environ)
+    async with contextlib.AsyncExitStack() as stack:
+        lake = await stack.enter_async_context(lake_service(kafka, topics, s3_put(s3), settings))
+        registry = lake.metrics.registry
+        await stack.enter_async_context(probes("0.0.0.0", port, registry, lambda: True))  # noqa: S104
+        await lake.run(stop)
+
+
+def main(args: argparse.Namespace) -> int:
+    setup_logging("lake", os.environ.get("CALLSTREAM_LOG_LEVEL", "INFO"))
+    try:
+        kafka = KafkaSettings.from_env(os.environ)
+        s3 = S3Settings.from_env(os.environ)
+        settings = settings_from_env(s3)
+    except ConfigError as err:
+        print(f"callstream lake: {err}", file=sys.stderr)
+        return 2
+    port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
+    asyncio.run(serve(kafka, s3, settings, port))
+    return 0
