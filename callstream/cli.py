@@ -10,6 +10,7 @@ from callstream import (
     ingest_cli,
     lake_cli,
     recordings_cli,
+    replay_cli,
     sim_cli,
     topics_cli,
 )
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     recordings_cli.add_parser(sub)
     lake_cli.add_parser(sub)
     topics_cli.add_parser(sub)
+    replay_cli.add_parser(sub)
     return parser
 
 

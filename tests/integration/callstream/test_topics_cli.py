@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
+from subprocess import CompletedProcess
 
 import pytest
 
 from common.kafka import admin_client
 from common.topics import Topics
+from tests.support.processes import run_callstream
 from tests.support.services import Services
 
 
@@ -28,19 +27,12 @@ async def suffix(services: Services) -> AsyncIterator[str]:
         await admin.close()
 
 
-def _topics(
-    services: Services, suffix: str, *args: str, **env: str
-) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ,
+def _topics(services: Services, suffix: str, *args: str, **env: str) -> CompletedProcess[str]:
+    base = {
         "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
         "CALLSTREAM_TOPIC_SUFFIX": suffix,
-        **env,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "callstream", "topics", *args],
-        env=environment, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    return run_callstream("topics", *args, env={**base, **env})
 
 
 async def test_create_then_verify_and_a_difference_is_reported(

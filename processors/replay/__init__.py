@@ -1,0 +1,1 @@
+"""Putting records back: group resets, window republishing, lake and dead-letter re-injection."""

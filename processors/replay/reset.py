@@ -1,0 +1,77 @@
+"""`replay reset`: move a consumer group's offsets to the first record at or after a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from common.config import KafkaSettings
+from common.kafka import admin_client, partitions_of
+
+
+class GroupBusyError(RuntimeError):
+    """The group has live members; they would overwrite the reset with their own commits."""
+
+    retriable = True
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    partition: TopicPartition
+    current: int | None  # None: the group had committed nothing there
+    target: int
+
+
+async def live_members(admin: AIOKafkaAdminClient, group: str) -> list[str]:
+    [response] = await admin.describe_consumer_groups([group])
+    _error, _group, state, *_rest, members = response.groups[0][:6]
+    return [] if state in {"Empty", "Dead"} else [m[0] for m in members]
+
+
+async def plan_reset(
+    kafka: KafkaSettings, group: str, topics: list[str], to_ms: int, *, force: bool = False
+) -> list[Move]:
+    admin = admin_client(kafka)
+    await admin.start()
+    try:
+        members = await live_members(admin, group)
+        if members and not force:
+            raise GroupBusyError(
+                f"group {group} has {len(members)} live member(s); stop them first "
+                "(or --force, which the broker may still refuse)"
+            )
+        committed = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    names = topics or sorted({tp.topic for tp in committed})
+    if not names:
+        raise ValueError(f"group {group} has committed nothing; name the topics with --topic")
+    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in names for p in await partitions_of(consumer, t)]
+        found = await consumer.offsets_for_times(dict.fromkeys(tps, to_ms))
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    return [
+        Move(
+            tp,
+            committed[tp].offset if tp in committed else None,
+            found[tp].offset if found.get(tp) is not None else ends[tp],
+        )
+        for tp in tps
+    ]
+
+
+async def apply_reset(kafka: KafkaSettings, group: str, moves: list[Move]) -> None:
+    """Commits the targets as the group (a member-less commit, as Kafka's own tool does)."""
+    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([m.partition for m in moves])
+        await consumer.commit({m.partition: m.target for m in moves})
+    finally:
+        await consumer.stop()

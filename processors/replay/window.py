@@ -1,0 +1,74 @@
+"""`replay window`: republish the records of [start, end) from one topic to another."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from common.config import KafkaSettings
+from common.kafka import partitions_of
+from processors.replay.progress import Progress
+from processors.replay.publish import Republisher, replay_headers
+from processors.replay.times import Window
+
+
+async def _bounds(
+    consumer: AIOKafkaConsumer, tps: list[TopicPartition], start_ms: int, end_ms: int
+) -> dict[TopicPartition, tuple[int, int]]:
+    ends = await consumer.end_offsets(tps)
+    firsts = await consumer.offsets_for_times(dict.fromkeys(tps, start_ms))
+    lasts = await consumer.offsets_for_times(dict.fromkeys(tps, end_ms))
+    bounds = {}
+    for tp in tps:
+        first = firsts[tp].offset if firsts.get(tp) is not None else ends[tp]
+        last = lasts[tp].offset if lasts.get(tp) is not None else ends[tp]
+        if last > first:
+            bounds[tp] = (first, last)
+    return bounds
+
+
+async def replay_window(
+    kafka: KafkaSettings,
+    from_topic: str,
+    to_topic: str,
+    window: Window,
+    *,
+    publisher: Republisher,
+    progress: Progress,
+) -> int:
+    """Republishes every record whose timestamp is in [start_ms, end_ms); returns how many."""
+    consumer = AIOKafkaConsumer(
+        **kafka.client_kwargs(), group_id=None, enable_auto_commit=False,
+        isolation_level="read_committed",
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        tps = [TopicPartition(from_topic, p) for p in await partitions_of(consumer, from_topic)]
+        bounds = await _bounds(consumer, tps, window.start_ms, window.end_ms)
+        progress.total = sum(last - first for first, last in bounds.values())
+        if not bounds:
+            return 0
+        consumer.assign(list(bounds))
+        for tp, (first, _) in bounds.items():
+            consumer.seek(tp, first)
+        open_tps = set(bounds)
+        while open_tps:
+            batches = await consumer.getmany(*open_tps, timeout_ms=1000, max_records=2000)
+            for tp, records in batches.items():
+                last = bounds[tp][1]
+                for record in records:
+                    if record.offset >= last:
+                        break
+                    if not window.holds(record.timestamp):  # out-of-order timestamp
+                        progress.advance(outside_window=1)
+                        continue
+                    source = f"{tp.topic}/{tp.partition}/{record.offset}"
+                    headers = replay_headers(record.headers, "window", source)
+                    await publisher.send(to_topic, record.key, record.value, headers)
+                    progress.advance(republished=1)
+            for tp in list(open_tps):
+                if await consumer.position(tp) >= bounds[tp][1]:
+                    open_tps.discard(tp)
+        await publisher.flush()
+    finally:
+        await consumer.stop()
+    return publisher.sent
