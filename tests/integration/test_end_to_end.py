@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import jsonschema
 import msgspec
 
 from common.records import CdrRecord, RecordingRecord
+from common.schemas import topic_schemas
+from common.topics import Topics
 from tests.integration.conftest import TopicSetFactory
 from tests.support.delivery import sent_entries
 from tests.support.kafka import read_topic
@@ -96,3 +100,16 @@ async def test_callbacks_become_records_and_recordings_end_to_end(
         assert item.sha256 == expected
         body = s3_client.get_object(Bucket=item.bucket, Key=item.key)["Body"].read()
         assert hashlib.sha256(body).hexdigest() == expected
+    await _every_record_fits_its_topics_schema(services, topics)
+
+
+async def _every_record_fits_its_topics_schema(services: Services, topics: Topics) -> None:
+    schemas = topic_schemas()
+    suffixed = dict(zip(Topics().all(), topics.all(), strict=True))
+    for role, schema in schemas.items():
+        validator = jsonschema.Draft202012Validator(schema)
+        records = await read_topic(services.kafka, suffixed[role])
+        assert records, role
+        for record in records:
+            errors = [e.message for e in validator.iter_errors(json.loads(record.value))]
+            assert errors == [], (role, record.value)
