@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install callstream with its dev tools (idempotent)
 
-run: setup  ## start the local stack (Kafka + S3) and show its status
-	$(BIN)/callstream stack up
+run: setup  ## the whole pipeline on the local stack with the simulator, live (ARGS="--duration 60")
+	$(BIN)/callstream run $(ARGS)
 
 test: setup  ## the full suite: unit tests, then integration tests on real Kafka and S3
 	$(BIN)/pytest $(PYTEST_ARGS)

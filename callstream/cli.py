@@ -14,6 +14,7 @@ from callstream import (
     sim_cli,
     topics_cli,
 )
+from callstream.demo import run as run_cli
 from callstream.stack import cli as stack_cli
 
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     lake_cli.add_parser(sub)
     topics_cli.add_parser(sub)
     replay_cli.add_parser(sub)
+    run_cli.add_parser(sub)
     return parser
 
 

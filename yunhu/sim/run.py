@@ -17,6 +17,8 @@ from yunhu.sim.settings import SimSettings
 from yunhu.sim.traffic import CallPlan
 from yunhu.tenants import Tenant
 
+TRAFFIC_DONE = "traffic done:"  # printed once the traffic has ended (a line to wait for)
+
 
 @contextlib.asynccontextmanager
 async def serving(simulator: Simulator) -> AsyncIterator[web.AppRunner]:
@@ -58,24 +60,28 @@ async def run(
     exit_when_done: bool,
 ) -> int:
     simulator = Simulator(settings, tenants)
-    stop = asyncio.Event()
+    stop, halt = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, halt.set)  # end the traffic, keep serving
     async with serving(simulator):
         print(f"simulator listening on {settings.base_url}", file=sys.stderr, flush=True)
         if traffic is not None:
             sending = asyncio.create_task(post_traffic(simulator, traffic))
-            stopped = asyncio.create_task(stop.wait())
-            await asyncio.wait({sending, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            waits = [asyncio.create_task(stop.wait()), asyncio.create_task(halt.wait())]
+            await asyncio.wait({sending, *waits}, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in waits:
+                waiting.cancel()
             if not sending.done():
                 sending.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sending
-                stopped.cancel()
-                return 130
-            stopped.cancel()
-            print(sending.result().summary(), flush=True)
+                if stop.is_set():
+                    return 130
+                print(TRAFFIC_DONE, "(halted)", flush=True)
+            else:
+                print(TRAFFIC_DONE, sending.result().summary(), flush=True)
             if exit_when_done:
                 return 0
         await stop.wait()

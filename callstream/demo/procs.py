@@ -1,0 +1,63 @@
+"""The pipeline's services as child processes, each logging to a file of its own."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    metrics_url: str | None
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+def free_port(preferred: int = 0) -> int:
+    """`preferred` when it is free, otherwise any free port."""
+    for port in (preferred, 0) if preferred else (0,):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError("no free port")
+
+
+def start(
+    name: str, args: list[str], env: dict[str, str], logs: Path, metrics_port: int | None = None
+) -> Child:
+    log = logs / f"{name}.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "callstream", *args],
+            env={**os.environ, **env}, stdout=out, stderr=out, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None
+    return Child(name, proc, log, url)
+
+
+def stop(children: list[Child], timeout: float = 45.0) -> dict[str, int]:
+    """SIGTERM each in turn (waiting for it), SIGKILL what does not stop in `timeout`."""
+    codes: dict[str, int] = {}
+    for child in children:
+        if child.alive():
+            with contextlib.suppress(ProcessLookupError):
+                child.proc.send_signal(signal.SIGTERM)
+        try:
+            codes[child.name] = child.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.proc.kill()
+            codes[child.name] = child.proc.wait()
+    return codes

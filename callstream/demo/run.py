@@ -1,0 +1,347 @@
+"""`callstream run`: the local stack, the topics, the simulator and every service, watched.
+
+Traffic runs for `--duration` seconds (or until Ctrl-C); then the pipeline settles (the
+receiver's spool drains, enrich and recordings catch up), every service is stopped with
+SIGTERM, and the run is checked end to end: exit 0 only without losses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from callstream.demo import procs
+from callstream.demo.procs import Child
+from callstream.demo.verify import Verdict, verify
+from callstream.demo.watch import LatestCalls, Samples, ok_requests, scrape, total
+from callstream.stack.errors import StackError
+from callstream.stack.settings import PROJECT_ROOT, StackSettings
+from callstream.stack.stack import Stack
+from common.config import KafkaSettings
+from common.kafka import admin_client, ensure_topics, partitions_of
+from common.topic_catalog import TopicSettings, topic_specs
+from common.topics import Topics
+from yunhu.sim.run import TRAFFIC_DONE
+
+EXAMPLE_TENANTS = PROJECT_ROOT / "deploy" / "tenants.example.toml"
+SERVICES = ("ingest", "enrich", "recordings", "lake")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run", help="the whole pipeline with the simulator, live", description=__doc__
+    )
+    p.add_argument("--duration", type=float, help="seconds of traffic (default: until Ctrl-C)")
+    p.add_argument("--rate", type=float, default=4.0, help="calls per second")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--settle", type=float, default=180.0, help="seconds to let the pipeline catch up"
+    )
+    p.add_argument("--no-faults", action="store_true", help="a well-behaved platform")
+    p.set_defaults(handler=main)
+
+
+@dataclass
+class Run:
+    args: argparse.Namespace
+    kafka: KafkaSettings
+    topics: Topics
+    folder: Path
+    children: list[Child]
+    sim: Child
+    ingest_url: str
+    started: float
+
+    @property
+    def sent_log(self) -> Path:
+        return self.folder / "sent.ndjson"
+
+
+def _tenants_file(folder: Path, api_url: str) -> Path:
+    text = EXAMPLE_TENANTS.read_text()
+    path = folder / "tenants.toml"
+    path.write_text(re.sub(r'api_url\s*=\s*"[^"]*"', f'api_url = "{api_url}"', text))
+    return path
+
+
+async def _create_topics(kafka: KafkaSettings, topics: Topics) -> dict[TopicPartition, int]:
+    """Creates what is missing; returns where every topic ends now (this run starts there)."""
+    admin = admin_client(kafka)
+    await admin.start()
+    try:
+        await ensure_topics(admin, topic_specs(topics, TopicSettings.from_env(os.environ)))
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics.all() for p in await partitions_of(consumer, t)]
+        return dict(await consumer.end_offsets(tps))
+    finally:
+        await consumer.stop()
+
+
+def _start_children(args: argparse.Namespace, stack: StackSettings, folder: Path) -> Run:
+    logs = folder / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    sim_port, ingest_port = procs.free_port(8080), procs.free_port(8000)
+    env = {
+        **stack.env_exports(),
+        "CALLSTREAM_TENANTS": str(_tenants_file(folder, f"http://127.0.0.1:{sim_port}")),
+        "CALLSTREAM_INGEST_HOST": "127.0.0.1",
+        "CALLSTREAM_INGEST_PORT": str(ingest_port),
+        "CALLSTREAM_INGEST_SPOOL_DIR": str(folder / "spool"),
+        "CALLSTREAM_RECORDINGS_FIRST_BACKOFF": "1",
+        "CALLSTREAM_RECORDINGS_MAX_BACKOFF": "5",
+        "CALLSTREAM_LAKE_FLUSH_SECONDS": "10",
+    }
+    children = []
+    for name in SERVICES:
+        port = procs.free_port()
+        extra = [] if name == "ingest" else ["--metrics-port", str(port)]
+        url_port = ingest_port if name == "ingest" else port
+        children.append(procs.start(name, [name, *extra], env, logs, url_port))
+    ingest_url = f"http://127.0.0.1:{ingest_port}"
+    sim_args = ["sim", "--port", str(sim_port), "--target", ingest_url, "--rate", str(args.rate)]
+    sim_args += [
+        "--duration",
+        str(args.duration or 7 * 86400),
+        "--sent-log",
+        str(folder / "sent.ndjson"),
+    ]
+    if args.seed is not None:
+        sim_args += ["--seed", str(args.seed)]
+    if not args.no_faults:  # the token API misbehaves now and then; recordings come late
+        sim_args += [
+            "--fault-ret500", "0.05", "--fault-token-invalid", "0.05", "--fault-slow", "0.02",
+            "--slow-seconds", "1", "--fault-expired-link", "0.05", "--not-ready-seconds", "3",
+        ]  # fmt: skip
+    sim = procs.start("sim", sim_args, env, logs)
+    kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap)
+    return Run(
+        args,
+        kafka,
+        Topics.from_env(os.environ),
+        folder,
+        children,
+        sim,
+        ingest_url,
+        time.monotonic(),
+    )
+
+
+@dataclass
+class Figures:
+    received: int = 0
+    refused: int = 0
+    spooled: int = 0
+    enriched: int = 0
+    deadletters: int = 0
+    archived: int = 0
+    lake_records: int = 0
+    lag: dict[str, int] | None = None
+
+
+async def _figures(session: aiohttp.ClientSession, run: Run) -> Figures:
+    scraped: dict[str, Samples] = {
+        c.name: await scrape(session, c.metrics_url) for c in run.children
+    }
+    ingest, enrich = scraped["ingest"], scraped["enrich"]
+    recordings, lake = scraped["recordings"], scraped["lake"]
+    requests = total(ingest, "callstream_ingest_requests_total")
+    received = ok_requests(ingest)
+    return Figures(
+        received=received,
+        refused=requests - received,
+        spooled=total(ingest, "callstream_ingest_spool_records"),
+        enriched=total(enrich, "callstream_produced_records_total", topic=run.topics.callstate)
+        + total(enrich, "callstream_produced_records_total", topic=run.topics.cdr),
+        deadletters=total(ingest, "callstream_ingest_deadletters_total")
+        + total(enrich, "callstream_deadletters_total")
+        + total(recordings, "callstream_deadletters_total"),
+        archived=total(
+            recordings, "callstream_produced_records_total", topic=run.topics.recordings
+        ),
+        lake_records=total(lake, "callstream_lake_records_total"),
+        lag={
+            "enrich": total(enrich, "callstream_consumer_lag"),
+            "recordings": total(recordings, "callstream_consumer_lag"),
+        },
+    )
+
+
+def _screen(run: Run, figures: Figures, latest: LatestCalls, phase: str) -> str:
+    elapsed = time.monotonic() - run.started
+    of = f" of {run.args.duration:.0f}s" if run.args.duration else ""
+    lag = figures.lag or {}
+    lines = [
+        f"callstream run — {elapsed:5.0f}s{of} · {phase} · logs in {run.folder / 'logs'}",
+        "",
+        f"  callbacks received (2xx)   {figures.received:>8}    refused {figures.refused}",
+        f"  waiting in ingest spool    {figures.spooled:>8}",
+        f"  enriched records           {figures.enriched:>8}    dead letters {figures.deadletters}",
+        f"  recordings archived        {figures.archived:>8}",
+        f"  raw events in the lake     {figures.lake_records:>8}",
+        f"  consumer lag               enrich {lag.get('enrich', 0)}"
+        f" · recordings {lag.get('recordings', 0)}",
+        "",
+        "  latest calls",
+    ]
+    for call in reversed(latest.calls):
+        cause = call.hangup_cause.name if call.hangup_cause else "?"
+        side = call.hangup_direction.name if call.hangup_direction else "?"
+        talk = f"talk {call.talk_seconds or 0:>3}s" if call.answered else "not answered"
+        lines.append(
+            f"    {call.tenant:>8}  {call.uuid[:8]}  {talk:<13}  {cause} (hung up by {side})"
+        )
+    return "\n".join(lines)
+
+
+def _show(run: Run, figures: Figures, latest: LatestCalls, phase: str, tty: bool) -> None:
+    if tty:
+        sys.stdout.write("\x1b[H\x1b[2J" + _screen(run, figures, latest, phase) + "\n")
+    else:  # a log: one line per refresh
+        lag = figures.lag or {}
+        sys.stdout.write(
+            f"{time.monotonic() - run.started:5.0f}s {phase}: received {figures.received}, "
+            f"enriched {figures.enriched}, archived {figures.archived}, "
+            f"lake {figures.lake_records}, dead letters {figures.deadletters}, "
+            f"lag {lag.get('enrich', 0)}/{lag.get('recordings', 0)}\n"
+        )
+    sys.stdout.flush()
+
+
+def _traffic_done(sim: Child) -> bool:
+    return TRAFFIC_DONE in sim.log.read_text(errors="replace")
+
+
+async def _spool_empty(session: aiohttp.ClientSession, run: Run) -> bool:
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
+        async with session.get(f"{run.ingest_url}/readyz") as response:
+            state = await response.json()
+            return bool(state["spool_records"] == 0 and state["kafka"] == "direct")
+    return False
+
+
+class Interrupts:
+    """Ctrl-C once: end the traffic and settle. Twice: stop without waiting."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.event = asyncio.Event()
+
+    def __call__(self) -> None:
+        self.count += 1
+        self.event.set()
+
+
+async def _watch(run: Run, starts: dict[TopicPartition, int], interrupts: Interrupts) -> str:
+    """Shows the live view until the run is over; returns how it ended."""
+    tty = sys.stdout.isatty()
+    consumer = AIOKafkaConsumer(
+        **run.kafka.client_kwargs(), group_id=None, isolation_level="read_committed"
+    )
+    await consumer.start()
+    latest = LatestCalls(
+        consumer, {tp: o for tp, o in starts.items() if tp.topic == run.topics.cdr}
+    )
+    follow = asyncio.create_task(latest.follow())
+    phase, settle_until, checked_at, shown_at = "traffic", 0.0, 0.0, 0.0
+    try:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                now = time.monotonic()
+                figures = await _figures(session, run)
+                if tty or now - shown_at >= 5:
+                    _show(run, figures, latest, phase, tty)
+                    shown_at = now
+                died = [c.name for c in [*run.children, run.sim] if not c.alive()]
+                if died:
+                    return f"stopped: {', '.join(died)} exited unexpectedly"
+                if interrupts.count >= 2:
+                    return "stopped without settling (Ctrl-C twice)"
+                if phase == "traffic":
+                    over = run.args.duration is not None and now - run.started >= run.args.duration
+                    if interrupts.event.is_set() or over:
+                        run.sim.proc.send_signal(signal.SIGUSR1)
+                    if interrupts.event.is_set() or over or _traffic_done(run.sim):
+                        phase, settle_until = "settling", now + run.args.settle
+                elif now - checked_at >= 3:
+                    checked_at = now
+                    if (
+                        _traffic_done(run.sim)
+                        and await _spool_empty(session, run)
+                        and (await verify(run.kafka, run.topics, starts, run.sent_log)).ok
+                    ):
+                        return "settled"
+                    if now > settle_until:
+                        return f"not settled within {run.args.settle:.0f}s"
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(interrupts.event.wait(), 1.0)
+                if interrupts.event.is_set() and phase == "traffic":
+                    continue
+    finally:
+        follow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follow
+        await consumer.stop()
+
+
+def _summary(run: Run, ended: str, codes: dict[str, int], verdict: Verdict) -> list[str]:
+    took = time.monotonic() - run.started
+    lines = [
+        f"callstream run: {ended} after {took:.0f}s",
+        *("  " + line for line in verdict.lines()),
+    ]
+    lines.append("  exit codes: " + ", ".join(f"{name} {code}" for name, code in codes.items()))
+    lines += [f"  MISSING {e.kind} {e.tenant} {e.uuid}" for e in verdict.missing[:10]]
+    lines += [f"  NO RECORDING for call {u}" for u in sorted(verdict.recordings_missing)[:10]]
+    healthy = verdict.ok and verdict.accepted > 0 and all(c == 0 for c in codes.values())
+    lines.append(
+        f"  result: {'OK, nothing lost' if healthy else 'FAILED'} · logs in {run.folder / 'logs'}"
+    )
+    return lines
+
+
+async def _run(args: argparse.Namespace, stack: StackSettings, folder: Path) -> int:
+    kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap)
+    starts = await _create_topics(kafka, Topics.from_env(os.environ))
+    run = _start_children(args, stack, folder)
+    interrupts = Interrupts()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupts)
+    try:
+        ended = await _watch(run, starts, interrupts)
+    finally:
+        codes = await asyncio.to_thread(procs.stop, [*run.children, run.sim])
+    verdict = await verify(kafka, run.topics, starts, run.sent_log)
+    lines = _summary(run, ended, codes, verdict)
+    print("\n".join(lines))
+    (folder / "summary.txt").write_text("\n".join(lines) + "\n")
+    return 0 if lines[-1].startswith("  result: OK") else 1
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = StackSettings.from_env(os.environ)
+    print("callstream run: starting the local stack (Kafka, S3)…", flush=True)
+    try:
+        Stack(settings).up()
+    except StackError as err:
+        print(f"callstream run: {err}", file=sys.stderr)
+        return 1
+    runs = Path(os.environ.get("CALLSTREAM_RUN_DIR") or settings.root / "runs")
+    folder = runs / time.strftime("%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(_run(args, settings, folder))

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from callstream.demo.run import Run, _summary
+from callstream.demo.verify import SentEntry, Verdict
+from common.config import KafkaSettings
+from common.topics import Topics
+
+
+def _run(tmp_path: Path) -> Run:
+    none: Any = None
+    return Run(
+        argparse.Namespace(duration=60), KafkaSettings("x:1"), Topics(), tmp_path, [], none,
+        "http://x", time.monotonic(),
+    )  # fmt: skip
+
+
+def _result(tmp_path: Path, verdict: Verdict, **codes: int) -> str:
+    return _summary(_run(tmp_path), "settled", {"ingest": 0, **codes}, verdict)[-1]
+
+
+def test_nothing_lost_is_ok(tmp_path: Path) -> None:
+    verdict = Verdict(accepted=3, enriched=3, answered={"a"}, archived={"a"})
+    assert "OK, nothing lost" in _result(tmp_path, verdict)
+
+
+def test_a_lost_callback_a_missing_recording_no_traffic_or_a_bad_exit_fail(
+    tmp_path: Path,
+) -> None:
+    lost = Verdict(accepted=3, missing=[SentEntry("cdr", "u1", "sha")])
+    assert "FAILED" in _result(tmp_path, lost)
+    unarchived = Verdict(accepted=3, answered={"a", "b"}, archived={"a"})
+    assert "FAILED" in _result(tmp_path, unarchived)
+    assert "FAILED" in _result(tmp_path, Verdict(accepted=0))
+    assert "FAILED" in _result(tmp_path, Verdict(accepted=3), enrich=1)
