@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from callstream import (
+    bucket_cli,
     enrich_cli,
     ingest_cli,
     lake_cli,
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     topics_cli.add_parser(sub)
     replay_cli.add_parser(sub)
     run_cli.add_parser(sub)
+    bucket_cli.add_parser(sub)
     return parser
 
 

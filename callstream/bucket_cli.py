@@ -1,0 +1,34 @@
+"""`callstream bucket ensure`: create the S3 bucket when it does not exist (deploy set-up)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from common.config import ConfigError, S3Settings
+from common.s3 import make_client
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("bucket", help="create the S3 bucket if it is missing")
+    p.add_argument("action", choices=["ensure"])
+    p.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        s3 = S3Settings.from_env(os.environ)
+        client = make_client(s3)
+        try:
+            client.head_bucket(Bucket=s3.bucket)
+            print(f"bucket {s3.bucket}: exists")
+        except ClientError:
+            client.create_bucket(Bucket=s3.bucket)
+            print(f"bucket {s3.bucket}: created")
+    except (ConfigError, BotoCoreError, ClientError) as err:
+        print(f"callstream bucket: {err}", file=sys.stderr)
+        return 1
+    return 0

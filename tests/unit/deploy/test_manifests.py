@@ -1,0 +1,187 @@
+"""The deploy files parse, and reference only the image, commands, ports and probe paths
+that callstream really has (each probe path is requested from the real server code)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+
+from callstream.cli import build_parser
+from common.probes import probes
+from common.topics import Topics
+from ingest.app import build_app
+from ingest.settings import IngestSettings
+from ingest.spool import Spool
+from tests.support.fakes import FakeProducer, connect_to
+from tests.support.ports import free_port
+from tests.support.sim import sim_tenants
+from yunhu.tenants import load_tenants
+
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
+IMAGE = "callstream:latest"
+DOCKERFILE = (DEPLOY / "Dockerfile").read_text()
+COMPOSE: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+EXPOSED = {int(p) for line in re.findall(r"^EXPOSE (.+)$", DOCKERFILE, re.M) for p in line.split()}
+
+
+def k8s_docs() -> list[dict[str, Any]]:
+    return [
+        doc
+        for path in sorted((DEPLOY / "k8s").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+
+
+def containers() -> Iterator[tuple[str, dict[str, Any]]]:
+    for doc in k8s_docs():
+        spec = doc.get("spec", {}).get("template", {}).get("spec", {})
+        for container in spec.get("containers", []):
+            yield doc["metadata"]["name"], container
+
+
+def callstream_commands(container: dict[str, Any]) -> list[list[str]]:
+    """Every `callstream …` invocation a container makes (args, or an `sh -c` line)."""
+    command, args = container.get("command", []), container.get("args", [])
+    if command[:2] == ["sh", "-c"]:
+        parts = [shlex.split(p) for p in command[2].split("&&")]
+        return [p[1:] for p in parts if p and p[0] == "callstream"]
+    return [list(args)]
+
+
+def listen_port(argv: list[str], env: dict[str, str]) -> int:
+    if argv[0] == "ingest":
+        return int(env.get("CALLSTREAM_INGEST_PORT", IngestSettings().port))
+    if argv[0] == "sim":
+        return int(argv[argv.index("--port") + 1])
+    return int(argv[argv.index("--metrics-port") + 1])
+
+
+async def answers(service: str, path: str, tmp_path: Path) -> int:
+    """The HTTP status the real server code gives `path` (404: no such probe)."""
+    if service == "ingest":
+        app = build_app(
+            IngestSettings(), sim_tenants(), Topics(), Spool(tmp_path, max_bytes=1 << 20),
+            connect_to(FakeProducer()),
+        )  # fmt: skip
+        async with TestClient(TestServer(app)) as client:
+            return (await client.get(path)).status
+    port = free_port()
+    async with (
+        probes("127.0.0.1", port, CollectorRegistry(), lambda: True),
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}{path}") as response,
+    ):
+        return response.status
+
+
+def test_every_manifest_parses_into_named_kubernetes_objects() -> None:
+    docs = k8s_docs()
+    kinds = {d["kind"] for d in docs}
+    assert {"Deployment", "HorizontalPodAutoscaler", "Job", "Secret", "ConfigMap"} <= kinds
+    for doc in docs:
+        if doc["kind"] != "Kustomization":
+            assert doc["apiVersion"]
+            assert doc["metadata"]["name"].startswith("callstream")
+
+
+def test_a_deployment_per_service_each_with_probes_resources_and_a_grace_period() -> None:
+    deployments = {d["metadata"]["name"]: d for d in k8s_docs() if d["kind"] == "Deployment"}
+    assert set(deployments) == {
+        f"callstream-{s}" for s in ("ingest", "enrich", "recordings", "lake")
+    }
+    for deployment in deployments.values():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] >= 30
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        [container] = pod["containers"]
+        assert container["readinessProbe"]
+        assert container["livenessProbe"]
+        assert container["resources"]["requests"]
+        assert container["resources"]["limits"]
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes[mounts["tenants"]["name"]]["secret"]["secretName"] == "callstream-tenants"
+
+
+def test_the_autoscaler_scales_the_ingest_deployment() -> None:
+    [hpa] = [d for d in k8s_docs() if d["kind"] == "HorizontalPodAutoscaler"]
+    target = hpa["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", "callstream-ingest")
+
+
+def test_every_container_runs_the_one_image_with_a_real_command() -> None:
+    parser = build_parser()
+    seen = 0
+    for _, container in containers():
+        assert container["image"] == IMAGE
+        for argv in callstream_commands(container):
+            parser.parse_args(argv)  # exits (fails the test) on an unknown command or option
+            seen += 1
+    compose = [s for s in COMPOSE["services"].values() if s.get("image") == IMAGE]
+    assert len(compose) == 6
+    for service in compose:
+        for argv in callstream_commands({"command": service["entrypoint"]} if service.get(
+            "entrypoint") else {"args": service["command"]}):  # fmt: skip
+            parser.parse_args(argv)
+            seen += 1
+    assert seen >= 12
+
+
+async def test_every_kubernetes_probe_is_served_on_the_port_it_names(tmp_path: Path) -> None:
+    for _, container in containers():
+        if "readinessProbe" not in container:
+            continue
+        env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+        [argv] = callstream_commands(container)
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["http"] in EXPOSED
+        for probe in (container["readinessProbe"], container["livenessProbe"]):
+            assert ports[probe["httpGet"]["port"]] == listen_port(argv, env)
+            status = await answers(argv[0], probe["httpGet"]["path"], tmp_path)
+            assert status == 200, (argv[0], probe["httpGet"]["path"])
+
+
+async def test_every_compose_health_check_asks_a_real_port_and_path(tmp_path: Path) -> None:
+    services = COMPOSE["services"]
+    for name, service in services.items():
+        for needed in service.get("depends_on", {}):
+            assert needed in services, (name, needed)
+        if name == "setup":
+            continue
+        assert "healthcheck" in service, name
+        if service.get("image") != IMAGE:
+            continue
+        argv = service["command"]
+        env = {k: str(v) for k, v in service.get("environment", {}).items()}
+        check = " ".join(service["healthcheck"]["test"])
+        found = re.search(r"127\.0\.0\.1:(\d+)(/\w+)", check) or re.search(
+            r"\('127\.0\.0\.1', (\d+)\)", check
+        )
+        assert found is not None, name
+        assert int(found.group(1)) == listen_port(argv, env), name
+        if found.lastindex == 2:
+            assert await answers(argv[0], found.group(2), tmp_path) == 200, name
+
+
+def test_the_image_runs_as_a_non_root_user_with_callstream_as_its_entrypoint() -> None:
+    user = re.search(r"^USER (\S+)$", DOCKERFILE, re.MULTILINE)
+    assert user is not None
+    assert user.group(1) not in {"root", "0"}
+    assert 'ENTRYPOINT ["callstream"]' in DOCKERFILE
+    deps_layer = DOCKERFILE.index("COPY pyproject.toml")
+    assert deps_layer < DOCKERFILE.index("COPY callstream"), "dependencies cached apart"
+
+
+@pytest.mark.parametrize("name", ["tenants.compose.toml", "tenants.example.toml"])
+def test_the_tenants_files_load(name: str) -> None:
+    assert load_tenants(DEPLOY / name)
