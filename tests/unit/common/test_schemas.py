@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 import jsonschema
 import pytest
 
+from common import asyncapi
 from common.schemas import render, topic_schemas
+from common.topics import Topics
 from yunhu.sim.traffic import callbacks, plan_call
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -51,3 +53,14 @@ def test_a_raw_callback_without_its_uuid_does_not_fit() -> None:
     del body["uuid"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(body, topic_schemas()["callstream.cdr.raw"])
+
+
+def test_the_committed_asyncapi_document_is_current_and_names_every_topic() -> None:
+    committed = (ROOT / "docs" / "asyncapi.json").read_bytes()
+    assert committed == asyncapi.render(), "run: python -m common.asyncapi > docs/asyncapi.json"
+    doc = json.loads(committed)
+    assert {c["address"] for c in doc["channels"].values()} == set(Topics().all())
+    for message in doc["components"]["messages"].values():
+        ref = message["payload"].get("$ref")
+        if ref:
+            assert (ROOT / "docs" / ref).exists(), ref
