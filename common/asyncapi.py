@@ -23,7 +23,7 @@ _RAW_HEADERS: Final = {
     Header.SCHEMA_VERSION: "version of these headers and of the envelope (1)",
 }
 _DLQ_HEADERS: Final = {
-    Header.DLQ_REASON: "why: a short machine-readable reason (for example `invalid_json`, `missing_uuid`)",
+    Header.DLQ_REASON: "why, as a short stable word (for example `invalid_json`)",
     Header.DLQ_DETAIL: "why, for people",
     Header.DLQ_SERVICE: "the service that gave up on it (`ingest`, `enrich`, `recordings`)",
     Header.DLQ_SOURCE_TOPIC: "where it should have gone (replay puts it back there)",
