@@ -49,6 +49,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--settle", type=float, default=180.0, help="seconds to let the pipeline catch up"
     )
     p.add_argument("--no-faults", action="store_true", help="a well-behaved platform")
+    p.add_argument("--keep-stack", action="store_true", help="leave Kafka and S3 running")
     p.set_defaults(handler=main)
 
 
@@ -336,12 +337,17 @@ async def _run(args: argparse.Namespace, stack: StackSettings, folder: Path) -> 
 def main(args: argparse.Namespace) -> int:
     settings = StackSettings.from_env(os.environ)
     print("callstream run: starting the local stack (Kafka, S3)…", flush=True)
+    stack = Stack(settings)
     try:
-        Stack(settings).up()
+        started = stack.up()
     except StackError as err:
         print(f"callstream run: {err}", file=sys.stderr)
         return 1
     runs = Path(os.environ.get("CALLSTREAM_RUN_DIR") or settings.root / "runs")
     folder = runs / time.strftime("%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_run(args, settings, folder))
+    try:
+        return asyncio.run(_run(args, settings, folder))
+    finally:
+        if started and not args.keep_stack:  # leave a stack that was already running alone
+            print("callstream run: " + ", ".join(stack.down()) + " (the local stack it started)")
