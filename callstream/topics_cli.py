@@ -21,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     actions.add_parser("create", help="create every topic that does not exist yet")
     actions.add_parser("verify", help="exit 1 unless every topic exists as configured")
     schemas = actions.add_parser("schemas", help="print (or write) the JSON Schemas")
+    schemas.add_argument("--topic", choices=sorted(topic_schemas()), help="only this topic's")
     schemas.add_argument("--write", type=Path, metavar="DIR", help="write one file per topic")
     p.set_defaults(handler=main)
 
@@ -59,9 +60,9 @@ def main(args: argparse.Namespace) -> int:
         if args.write:
             for path in write_all(args.write):
                 print(path)
-        else:
-            for topic, schema in topic_schemas().items():
-                sys.stdout.write(f"# {topic}\n{render(schema).decode()}")
+        else:  # one JSON document: the schema, or {topic: schema} for all
+            every = topic_schemas()
+            sys.stdout.write(render(every[args.topic] if args.topic else every).decode())
         return 0
     try:
         kafka = KafkaSettings.from_env(os.environ)
