@@ -18,7 +18,14 @@ async def test_a_short_run_settles_with_nothing_lost(
     if services.source != "local stack":
         pytest.skip("`callstream run` is the local-stack demo; these tests use other services")
     suffix, _ = await topic_set()
-    env = {"CALLSTREAM_TOPIC_SUFFIX": suffix, "CALLSTREAM_RUN_DIR": str(tmp_path)}
+    env = {
+        "CALLSTREAM_TOPIC_SUFFIX": suffix,
+        "CALLSTREAM_RUN_DIR": str(tmp_path),
+        **{
+            f"CALLSTREAM_{s}_GROUP": f"{s.lower()}-{suffix}"
+            for s in ("ENRICH", "RECORDINGS", "LAKE")
+        },
+    }
     done = run_callstream("run", "--duration", "8", "--rate", "4", env=env, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     figures = dict(re.findall(r"^  ([a-z ()2x]+?)\s{2,}(\d+)$", done.stdout, re.MULTILINE))
