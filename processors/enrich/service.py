@@ -103,9 +103,12 @@ async def pipe(
         kafka, [topics.callstate, topics.cdr], deduper, settings.dedupe_window_hours
     )
     log.info("dedupe warm", extra={"record_ids": remembered})
+    # A transaction carries a whole consumed batch (up to 500 records); canonical records
+    # are ~1.5 KiB, so aiokafka's 16 KiB default batch would split it into many small
+    # produce batches, each with its own per-batch work.
     producer = AIOKafkaProducer(
         **kafka.client_kwargs(), transactional_id=settings.transactional_id, acks="all",
-        enable_idempotence=True,
+        enable_idempotence=True, max_batch_size=1 << 19,
     )  # fmt: skip
     consumer = AIOKafkaConsumer(
         **kafka.client_kwargs(), group_id=settings.group_id, enable_auto_commit=False,
