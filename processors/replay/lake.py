@@ -34,6 +34,16 @@ def keys_in_window(store: LakeStore, topic: str, tenant: str | None, window: Win
     return sorted(keys)
 
 
+def by_hour(keys: list[str]) -> list[list[str]]:
+    """Keys grouped by the hour in their names, oldest first. A record's copies (a re-run
+    of the lake rewrites its objects) always share their hour: one group at a time is
+    enough to tell them apart, and memory holds one hour, not the whole window."""
+    groups: dict[object, list[str]] = {}
+    for key in keys:
+        groups.setdefault(hour_in_key(key), []).append(key)
+    return [groups[hour] for hour in sorted(groups, key=str)]
+
+
 async def replay_lake(
     store: LakeStore,
     topic: str,
@@ -44,25 +54,27 @@ async def replay_lake(
     progress: Progress,
     to_topic: str | None = None,
 ) -> int:
-    """Re-injects each archived record of the window once (objects rewritten by a re-run of
-    the lake may overlap: records are told apart by partition and offset)."""
+    """Re-injects each archived record of the window once, hour by hour; within an hour,
+    per partition in offset order (so per-call order holds)."""
     keys = await asyncio.to_thread(keys_in_window, store, topic, tenant, window)
-    progress.total = None
-    lines: dict[tuple[int, int], LakeLine] = {}
-    for key in keys:
-        body = await asyncio.to_thread(store.get_object, key)
-        for line in decode_lines(gzip.decompress(body)):
-            if not window.holds(line.timestamp):
-                continue
-            if (line.partition, line.offset) in lines:
-                progress.counts.update(duplicates=1)
-            lines[(line.partition, line.offset)] = line
-    progress.total = len(lines)
-    for position in sorted(lines):  # per partition in offset order: per-call order holds
-        line = lines[position]
-        source = f"lake:{line.topic}/{line.partition}/{line.offset}"
-        headers = replay_headers(line.header_pairs(), "lake", source)
-        await publisher.send(to_topic or line.topic, line.key_bytes(), line.value_bytes(), headers)
-        progress.advance(republished=1)
+    progress.total, progress.unit = len(keys), "objects"  # records per object are unknown
+    for group in by_hour(keys):
+        lines: dict[tuple[int, int], LakeLine] = {}
+        for key in group:
+            body = await asyncio.to_thread(store.get_object, key)
+            for line in decode_lines(gzip.decompress(body)):
+                if not window.holds(line.timestamp):
+                    continue
+                if (line.partition, line.offset) in lines:
+                    progress.counts.update(duplicates=1)
+                lines[(line.partition, line.offset)] = line
+            progress.advance()
+        for position in sorted(lines):
+            line = lines[position]
+            source = f"lake:{line.topic}/{line.partition}/{line.offset}"
+            headers = replay_headers(line.header_pairs(), "lake", source)
+            value = line.value_bytes()
+            await publisher.send(to_topic or line.topic, line.key_bytes(), value, headers)
+            progress.counts.update(republished=1)
     await publisher.flush()
     return publisher.sent

@@ -13,6 +13,7 @@ from typing import TextIO
 class Progress:
     label: str
     total: int | None = None
+    unit: str = "records"
     out: TextIO = field(default_factory=lambda: sys.stderr)
     every: float = 0.2
     done: int = 0
@@ -36,11 +37,11 @@ class Progress:
             bar = "#" * int(share * 30)
             eta = (self.total - self.done) / rate if rate > 0 else float("inf")
             line = (
-                f"{self.label} [{bar:<30}] {self.done}/{self.total} {share:4.0%} "
-                f"{rate:,.0f}/s ETA {eta:,.0f}s"
+                f"{self.label} [{bar:<30}] {self.done}/{self.total} {self.unit} {share:4.0%} "
+                f"{rate:,.1f}/s ETA {eta:,.0f}s"
             )
         else:
-            line = f"{self.label} {self.done} {rate:,.0f}/s"
+            line = f"{self.label} {self.done} {self.unit} {rate:,.1f}/s"
         end = "\r" if self.out.isatty() else "\n"
         self.out.write(line + end)
         self.out.flush()
@@ -51,6 +52,6 @@ class Progress:
             self.out.write("\n")
         elapsed = time.monotonic() - self.started
         parts = ", ".join(f"{name} {n}" for name, n in sorted(self.counts.items()))
-        return f"{self.label}: {self.done} records in {elapsed:.1f}s" + (
+        return f"{self.label}: {self.done} {self.unit} in {elapsed:.1f}s" + (
             f" ({parts})" if parts else ""
         )
