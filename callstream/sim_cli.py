@@ -60,6 +60,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="post the API document's two example payloads byte for byte",
     )
     traffic.add_argument(
+        "--fault-malformed",
+        type=float,
+        default=0.0,
+        help="per call, the probability of also posting the document's malformed CDR",
+    )
+    traffic.add_argument(
         "--exit-when-done", action="store_true", help="stop serving once the traffic is sent"
     )
     p.set_defaults(handler=main)  # fmt: skip
@@ -108,5 +114,6 @@ def main(args: argparse.Namespace) -> int:
             seed=args.seed,
             sent_log=args.sent_log,
             verbatim=args.verbatim,
+            malformed=args.fault_malformed,
         )
     return asyncio.run(run(settings, tenants, traffic, exit_when_done=args.exit_when_done))

@@ -31,6 +31,7 @@ class TrafficSettings:
     seed: int | None = None
     sent_log: Path | None = None
     verbatim: bool = False
+    malformed: float = 0.0  # per call: also post the document's malformed CDR example
     concurrency: int = 64
     timeout: float = 30.0
 
@@ -151,7 +152,10 @@ async def generate(
         poster.report.calls += 1
         if on_call is not None:
             on_call(plan)
-        task = asyncio.create_task(run_call(callbacks(plan, tz)))
+        items = callbacks(plan, tz)
+        if settings.malformed and rng.random() < settings.malformed:
+            items.append(verbatim_callbacks(code)[1])  # the receiver should answer 400
+        task = asyncio.create_task(run_call(items))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
         index += 1
