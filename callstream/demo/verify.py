@@ -15,16 +15,10 @@ from common.config import KafkaSettings
 from common.kafka import records_to_end, topic_reader
 from common.records import CallStateRecord, CdrRecord, RecordingRecord
 from common.topics import Topics
+from yunhu.sim.sentlog import SentEntry, read_sent_log
 
 _CDR: Final = msgspec.json.Decoder(CdrRecord)
 _STATE: Final = msgspec.json.Decoder(CallStateRecord)
-
-
-class SentEntry(msgspec.Struct, frozen=True):
-    kind: str
-    uuid: str
-    sha256: str
-    tenant: str = ""
 
 
 @dataclass
@@ -67,13 +61,6 @@ async def read_from(
     return records
 
 
-def sent_entries(sent_log: Path) -> list[SentEntry]:
-    if not sent_log.exists():
-        return []
-    decoder = msgspec.json.Decoder(SentEntry)
-    return [decoder.decode(line) for line in sent_log.read_bytes().splitlines() if line]
-
-
 async def verify(
     kafka: KafkaSettings, topics: Topics, starts: dict[TopicPartition, int], sent_log: Path
 ) -> Verdict:
@@ -96,7 +83,7 @@ async def verify(
             delivered.add((kinds[item.origin.topic], sha_at[origin]))
         if isinstance(item, CdrRecord) and item.has_recording:
             verdict.answered.add(item.uuid)
-    entries = sent_entries(sent_log)
+    entries = read_sent_log(sent_log)
     verdict.accepted = len(entries)
     verdict.missing = [e for e in entries if (e.kind, e.sha256) not in delivered]
     for record in await read_from(kafka, [topics.recordings], starts):

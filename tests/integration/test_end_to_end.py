@@ -16,7 +16,6 @@ from common.records import CdrRecord, RecordingRecord
 from common.schemas import topic_schemas
 from common.topics import Topics
 from tests.integration.conftest import TopicSetFactory
-from tests.support.delivery import sent_entries
 from tests.support.kafka import read_topic
 from tests.support.processes import start_service
 from tests.support.receiver import running_receiver, wait_drained
@@ -25,6 +24,7 @@ from tests.support.sim import running_simulator
 from yunhu.sim.audio import wav_bytes
 from yunhu.sim.poster import TrafficSettings
 from yunhu.sim.run import post_traffic
+from yunhu.sim.sentlog import read_sent_log
 from yunhu.tenants import Tenant
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ async def test_callbacks_become_records_and_recordings_end_to_end(
                     TrafficSettings(receiver.url, rate=50, calls=30, seed=31, sent_log=sent_log),
                 )
                 await wait_drained(receiver)  # whatever the spool held reaches Kafka
-            sent_cdrs = {e["uuid"] for e in sent_entries(sent_log) if e["kind"] == "cdr"}
+            sent_cdrs = {e.uuid for e in read_sent_log(sent_log) if e.kind == "cdr"}
             async with asyncio.timeout(90):
                 while True:
                     cdrs = [

@@ -8,12 +8,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import msgspec
-
 from common.config import KafkaSettings
 from common.kafka import TopicSpec, admin_client, ensure_topics
 from common.topics import Topics
 from tests.support.kafka import Record, read_topic
+from yunhu.sim.sentlog import SentEntry, read_sent_log
 
 
 async def new_topics(kafka: KafkaSettings, partitions: int = 3) -> tuple[str, Topics]:
@@ -36,13 +35,9 @@ async def create_topics(kafka: KafkaSettings, topics: Topics, partitions: int = 
 @dataclass
 class Delivery:
     expected: int
-    missing: list[dict[str, str]]
+    missing: list[SentEntry]
     duplicates: int
     records: list[Record]
-
-
-def sent_entries(sent_log: Path) -> list[dict[str, str]]:
-    return [msgspec.json.decode(line) for line in sent_log.read_bytes().splitlines()]
 
 
 async def check_delivery(kafka: KafkaSettings, topics: Topics, sent_log: Path) -> Delivery:
@@ -57,8 +52,8 @@ async def check_delivery(kafka: KafkaSettings, topics: Topics, sent_log: Path) -
         )
         for r in records
     )
-    entries = sent_entries(sent_log)
-    wanted = Counter((e["kind"], e["uuid"], e["sha256"]) for e in entries)
-    missing = [e for e in entries if found[(e["kind"], e["uuid"], e["sha256"])] == 0]
+    entries = read_sent_log(sent_log)
+    wanted = Counter((e.kind, e.uuid, e.sha256) for e in entries)
+    missing = [e for e in entries if found[(e.kind, e.uuid, e.sha256)] == 0]
     duplicates = sum(max(0, found[k] - n) for k, n in wanted.items())
     return Delivery(len(entries), missing, duplicates, records)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import time
 from collections import Counter
@@ -14,8 +13,8 @@ from typing import IO, Final
 from zoneinfo import ZoneInfo
 
 import aiohttp
-import orjson
 
+from yunhu.sim.sentlog import sent_line
 from yunhu.sim.traffic import Callback, CallPlan, callbacks, plan_call
 from yunhu.tenants import Tenant
 
@@ -88,17 +87,7 @@ class Poster:
             status = type(err).__name__
         self.report.statuses[(callback.kind, status)] += 1
         if status.startswith("2") and self.sent_log is not None:
-            self.sent_log.write(
-                orjson.dumps(
-                    {
-                        "kind": callback.kind,
-                        "tenant": callback.companycode,
-                        "uuid": callback.uuid,
-                        "sha256": hashlib.sha256(callback.body).hexdigest(),
-                    }
-                )
-                + b"\n"
-            )
+            self.sent_log.write(sent_line(callback))
         return status
 
     async def post_in_order(self, items: Iterable[Callback]) -> None:

@@ -7,12 +7,13 @@ import signal
 from pathlib import Path
 
 from tests.integration.conftest import TopicSetFactory
-from tests.support.delivery import check_delivery, sent_entries
+from tests.support.delivery import check_delivery
 from tests.support.receiver import running_receiver, start_receiver, stop, wait_healthy
 from tests.support.services import Services
 from tests.support.sim import running_simulator
 from yunhu.sim.poster import TrafficSettings
 from yunhu.sim.run import post_traffic
+from yunhu.sim.sentlog import read_sent_log
 
 
 async def test_every_acknowledged_callback_is_in_the_raw_topics(
@@ -69,5 +70,5 @@ async def test_sigterm_under_load_loses_nothing_and_exits_0(
     refused = sum(n for (_, s), n in report.statuses.items() if not s.startswith("2"))
     assert refused > 0, "traffic went on after SIGTERM and was refused"
     delivery = await check_delivery(services.kafka, topics, log)
-    assert delivery.expected == len(sent_entries(log)) == report.accepted
+    assert delivery.expected == len(read_sent_log(log)) == report.accepted
     assert delivery.missing == []

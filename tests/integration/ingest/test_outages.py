@@ -6,7 +6,7 @@ import asyncio
 import signal
 from pathlib import Path
 
-from tests.support.delivery import check_delivery, new_topics, sent_entries
+from tests.support.delivery import check_delivery, new_topics
 from tests.support.private_kafka import PrivateKafka
 from tests.support.receiver import (
     killed_on_exit,
@@ -18,6 +18,7 @@ from tests.support.receiver import (
 from tests.support.sim import running_simulator
 from yunhu.sim.poster import TrafficSettings
 from yunhu.sim.run import post_traffic
+from yunhu.sim.sentlog import read_sent_log
 
 
 async def test_broker_killed_and_restarted_20s_later_loses_nothing(tmp_path: Path) -> None:
@@ -66,7 +67,7 @@ async def test_receiver_killed_while_spooling_drains_after_restart(tmp_path: Pat
                 report = await sending
         spooled = list((tmp_path / "spool" / "worker-0").glob("*.seg"))
         assert spooled, "the killed receiver left its spool behind"
-        acknowledged = len(sent_entries(log))
+        acknowledged = len(read_sent_log(log))
         assert acknowledged > 100, report.summary()
 
         await asyncio.to_thread(broker.start)

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from callstream.demo.run import Run, _summary
-from callstream.demo.verify import SentEntry, Verdict
+from callstream.demo.verify import Verdict
 from common.config import KafkaSettings
 from common.topics import Topics
+from yunhu.sim.sentlog import SentEntry
 
 
 def _run(tmp_path: Path) -> Run:
@@ -31,7 +32,7 @@ def test_nothing_lost_is_ok(tmp_path: Path) -> None:
 def test_a_lost_callback_a_missing_recording_no_traffic_or_a_bad_exit_fail(
     tmp_path: Path,
 ) -> None:
-    lost = Verdict(accepted=3, missing=[SentEntry("cdr", "u1", "sha")])
+    lost = Verdict(accepted=3, missing=[SentEntry("cdr", "9024", "u1", "sha")])
     assert "FAILED" in _result(tmp_path, lost)
     unarchived = Verdict(accepted=3, answered={"a", "b"}, archived={"a"})
     assert "FAILED" in _result(tmp_path, unarchived)

@@ -19,6 +19,7 @@ from tests.support.sim import TENANTS_TOML, running_simulator, sim_tenants
 from yunhu.callbacks import Cdr, decode_cdr
 from yunhu.sim.poster import EXAMPLES, TrafficSettings
 from yunhu.sim.run import post_traffic
+from yunhu.sim.sentlog import read_sent_log
 
 
 @dataclass
@@ -53,10 +54,6 @@ async def minimal_receiver(fail_every: int = 0) -> AsyncIterator[Receiver]:
         await runner.cleanup()
 
 
-def _sent_log(path: Path) -> list[dict[str, str]]:
-    return [msgspec.json.decode(line) for line in path.read_bytes().splitlines()]
-
-
 async def test_every_call_arrives_in_order_and_the_sent_log_proves_it(tmp_path: Path) -> None:
     log = tmp_path / "sent.ndjson"
     tenants = sim_tenants()
@@ -82,8 +79,8 @@ async def test_every_call_arrives_in_order_and_the_sent_log_proves_it(tmp_path: 
     assert len(by_call) == 60
     assert all(kinds[-1] == "cdr" and kinds.count("cdr") == 1 for kinds in by_call.values())
 
-    logged = _sent_log(log)
-    assert sorted((e["kind"], e["uuid"], e["sha256"]) for e in logged) == sorted(
+    logged = read_sent_log(log)
+    assert sorted((e.kind, e.uuid, e.sha256) for e in logged) == sorted(
         (kind, msgspec.json.decode(body)["uuid"], hashlib.sha256(body).hexdigest())
         for _c, kind, _k, body in receiver.received
     )
@@ -100,7 +97,7 @@ async def test_only_callbacks_answered_2xx_are_logged(tmp_path: Path) -> None:
         )
     failed = sum(n for (_, status), n in report.statuses.items() if status == "503")
     assert failed == len(receiver.received) // 4
-    assert len(_sent_log(log)) == len(receiver.received) - failed == report.accepted
+    assert len(read_sent_log(log)) == len(receiver.received) - failed == report.accepted
 
 
 async def test_verbatim_mode_posts_the_documents_examples_byte_for_byte() -> None:
@@ -130,4 +127,4 @@ async def test_the_command_line_sends_traffic_and_prints_what_it_sent(tmp_path: 
     text = out.decode()
     assert "for 12 calls" in text
     assert "cdr         200  12" in text
-    assert len(_sent_log(log)) == len(receiver.received)
+    assert len(read_sent_log(log)) == len(receiver.received)
