@@ -100,6 +100,24 @@ async def records_to_end(
             yield records
 
 
+async def read_records(
+    settings: KafkaSettings, topics: Iterable[str], starts: dict[TopicPartition, int] | None = None
+) -> list[Any]:
+    """Every committed record of `topics`, from `starts` (the beginning of a partition it
+    does not name) up to the end offsets as they are now."""
+    starts = starts or {}
+    records: list[Any] = []
+    async with topic_reader(settings, topics) as (consumer, tps):
+        if unnamed := [tp for tp in tps if tp not in starts]:
+            await consumer.seek_to_beginning(*unnamed)
+        for tp in tps:
+            if tp in starts:
+                consumer.seek(tp, starts[tp])
+        async for batch in records_to_end(consumer, tps):
+            records.extend(batch)
+    return records
+
+
 def admin_client(settings: KafkaSettings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**settings.client_kwargs(), request_timeout_ms=15_000)
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 from aiokafka import TopicPartition
 
 from common.config import KafkaSettings
-from common.kafka import records_to_end, topic_reader
+from common.kafka import read_records
 from common.records import CallStateRecord, CdrRecord, RecordingRecord
 from common.topics import Topics
 from yunhu.sim.sentlog import SentEntry, read_sent_log
@@ -48,30 +48,17 @@ class Verdict:
         ]
 
 
-async def read_from(
-    kafka: KafkaSettings, topics: list[str], starts: dict[TopicPartition, int]
-) -> list[Any]:
-    """Every record of `topics` from `starts` (default: the beginning) to the end now."""
-    records: list[Any] = []
-    async with topic_reader(kafka, topics) as (consumer, tps):
-        for tp in tps:
-            consumer.seek(tp, starts.get(tp, 0))
-        async for batch in records_to_end(consumer, tps):
-            records.extend(batch)
-    return records
-
-
 async def verify(
     kafka: KafkaSettings, topics: Topics, starts: dict[TopicPartition, int], sent_log: Path
 ) -> Verdict:
     """A callback counts as enriched when an enriched record's origin is a raw record with
     the same bytes (a callback the platform sent twice is enriched once: dedupe)."""
-    raw = await read_from(kafka, [topics.callstate_raw, topics.cdr_raw], starts)
+    raw = await read_records(kafka, [topics.callstate_raw, topics.cdr_raw], starts)
     sha_at = {
         (r.topic, r.partition, r.offset): hashlib.sha256(r.value or b"").hexdigest() for r in raw
     }
     kinds = {topics.callstate_raw: "callstate", topics.cdr_raw: "cdr"}
-    enriched = await read_from(kafka, [topics.callstate, topics.cdr], starts)
+    enriched = await read_records(kafka, [topics.callstate, topics.cdr], starts)
     verdict = Verdict(enriched=len(enriched))
     delivered: set[tuple[str, str]] = set()
     for record in enriched:
@@ -86,6 +73,6 @@ async def verify(
     entries = read_sent_log(sent_log)
     verdict.accepted = len(entries)
     verdict.missing = [e for e in entries if (e.kind, e.sha256) not in delivered]
-    for record in await read_from(kafka, [topics.recordings], starts):
+    for record in await read_records(kafka, [topics.recordings], starts):
         verdict.archived.add(msgspec.json.decode(record.value, type=RecordingRecord).uuid)
     return verdict

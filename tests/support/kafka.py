@@ -8,17 +8,12 @@ from typing import TypeAlias
 from aiokafka import ConsumerRecord
 
 from common.config import KafkaSettings
-from common.kafka import records_to_end, topic_reader
+from common.kafka import read_records
 
 Record: TypeAlias = ConsumerRecord  # aiokafka ships no type information
 
 
 async def read_topic(kafka: KafkaSettings, topic: str, within: float = 60.0) -> list[Record]:
     """Every record now in `topic` (all partitions, from the beginning, committed only)."""
-    records: list[Record] = []
-    async with topic_reader(kafka, [topic]) as (consumer, tps):
-        await consumer.seek_to_beginning(*tps)
-        async with asyncio.timeout(within):
-            async for batch in records_to_end(consumer, tps):
-                records.extend(batch)
-    return records
+    async with asyncio.timeout(within):
+        return await read_records(kafka, [topic])
