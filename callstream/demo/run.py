@@ -243,11 +243,16 @@ class Interrupts:
 
     def __init__(self) -> None:
         self.count = 0
-        self.event = asyncio.Event()
+        self.wake = asyncio.Event()  # cuts the view's one-second wait short
 
     def __call__(self) -> None:
         self.count += 1
-        self.event.set()
+        self.wake.set()
+
+    async def wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), seconds)
+        self.wake.clear()
 
 
 async def _watch(run: Run, starts: dict[TopicPartition, int], interrupts: Interrupts) -> str:
@@ -277,29 +282,36 @@ async def _watch(run: Run, starts: dict[TopicPartition, int], interrupts: Interr
                     return "stopped without settling (Ctrl-C twice)"
                 if phase == "traffic":
                     over = run.args.duration is not None and now - run.started >= run.args.duration
-                    if interrupts.event.is_set() or over:
+                    if interrupts.count or over:
                         run.sim.proc.send_signal(signal.SIGUSR1)
-                    if interrupts.event.is_set() or over or _traffic_done(run.sim):
+                    if interrupts.count or over or _traffic_done(run.sim):
                         phase, settle_until = "settling", now + run.args.settle
                 elif now - checked_at >= 3:
                     checked_at = now
-                    if (
-                        _traffic_done(run.sim)
-                        and await _spool_empty(session, run)
-                        and (await verify(run.kafka, run.topics, starts, run.sent_log)).ok
-                    ):
+                    if await _settled(session, run, figures, starts):
                         return "settled"
                     if now > settle_until:
                         return f"not settled within {run.args.settle:.0f}s"
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(interrupts.event.wait(), 1.0)
-                if interrupts.event.is_set() and phase == "traffic":
-                    continue
+                await interrupts.wait(1.0)
     finally:
         follow.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follow
         await consumer.stop()
+
+
+async def _settled(
+    session: aiohttp.ClientSession, run: Run, figures: Figures, starts: dict[TopicPartition, int]
+) -> bool:
+    """Traffic over, spool empty, consumers caught up, and then (reading the topics, so
+    only then) nothing missing."""
+    caught_up = not any((figures.lag or {}).values())
+    return (
+        caught_up
+        and _traffic_done(run.sim)
+        and await _spool_empty(session, run)
+        and (await verify(run.kafka, run.topics, starts, run.sent_log)).ok
+    )
 
 
 def _summary(run: Run, ended: str, codes: dict[str, int], verdict: Verdict) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections import deque
 from dataclasses import dataclass, field
@@ -71,4 +70,3 @@ class LatestCalls:
                 for record in records:
                     with contextlib.suppress(msgspec.DecodeError):
                         self.calls.append(decoder.decode(record.value))
-            await asyncio.sleep(0)
