@@ -120,37 +120,37 @@ class DurableWriter:
         spool empty when Kafka is up) and returns; a failing pass then ends it too."""
         backoff = 0.5
         while True:
+            wait: float | None = None  # how long to pause before the next look
+            appended = None
             if self.spool.stored_bytes == 0:  # nothing stored, nothing being appended
                 if self.spooling and self.producer is not None:
                     self.spooling = False
                     log.info("spool drained; publishing to kafka directly again")
-                if self._stopping.is_set():
-                    return
                 self.spool.appended.clear()
-                await self._pause(idle, self.spool.appended)
-                continue
-            if self.producer is None:
-                if self._stopping.is_set():
-                    return
-                await self._pause(idle)
-                continue
-            try:
-                drained = await self.spool.drain(self.publish_batch)
-            except (KafkaError, TimeoutError) as err:
-                log.info("spool drain paused, kafka not ready: %r", err)
-                if self._stopping.is_set():
-                    return
-                await self._pause(backoff + random.uniform(0, backoff / 2))  # noqa: S311
-                backoff = min(backoff * 2, 5.0)
-            except Exception:
-                log.exception("spool drain failed unexpectedly; retrying")
-                if self._stopping.is_set():
-                    return
-                await self._pause(5.0)
+                wait, appended = idle, self.spool.appended
+            elif self.producer is None:
+                wait = idle
             else:
-                backoff = 0.5
-                if drained:
-                    log.info("spool: %d records published to kafka", drained)
+                wait, backoff = await self._drain_once(backoff)
+            if wait is None:
+                continue
+            if self._stopping.is_set():
+                return
+            await self._pause(wait, appended)
+
+    async def _drain_once(self, backoff: float) -> tuple[float | None, float]:
+        """One pass over the spool: (pause before the next, the next backoff)."""
+        try:
+            drained = await self.spool.drain(self.publish_batch)
+        except (KafkaError, TimeoutError) as err:
+            log.info("spool drain paused, kafka not ready: %r", err)
+            return backoff + random.uniform(0, backoff / 2), min(backoff * 2, 5.0)  # noqa: S311
+        except Exception:
+            log.exception("spool drain failed unexpectedly; retrying")
+            return 5.0, backoff
+        if drained:
+            log.info("spool: %d records published to kafka", drained)
+        return None, 0.5
 
     def stop_draining(self) -> None:
         self._stopping.set()
