@@ -69,27 +69,26 @@ async def _measure(runner: TransactionalPipe, total: int) -> tuple[float, float]
     return time.perf_counter() - counting.started, _cpu() - counting.cpu
 
 
-CREATED: list[str] = []  # deleted at the end: a broker piling up topics slows down
-
-
-async def _fresh_outputs(kafka: KafkaSettings, raw: Topics) -> Topics:
+async def _fresh_outputs(kafka: KafkaSettings, raw: Topics, created: list[str]) -> Topics:
     """The shared raw topics, with output topics of this run's own (empty, no dedupe memory)."""
     fresh = Topics.with_suffix(f"bench-{uuid.uuid4().hex[:8]}")
     await create_topics(kafka, fresh, partitions=6)
-    CREATED.extend(fresh.all())
+    created.extend(fresh.all())
     return msgspec.structs.replace(fresh, callstate_raw=raw.callstate_raw, cdr_raw=raw.cdr_raw)
 
 
-async def _round(kafka: KafkaSettings, raw: Topics, total: int) -> dict[str, tuple[float, float]]:
+async def _round(
+    kafka: KafkaSettings, raw: Topics, total: int, created: list[str]
+) -> dict[str, tuple[float, float]]:
     out: dict[str, tuple[float, float]] = {}
-    topics = await _fresh_outputs(kafka, raw)
+    topics = await _fresh_outputs(kafka, raw, created)
     settings = EnrichSettings(group_id=f"bench-enrich-{uuid.uuid4().hex[:6]}", instance="bench")
     async with pipe(kafka, topics, settings) as runner:
         runner.transform = _copy_to(topics)
         runner.hooks = None
         out["raw pipe"] = await _measure(runner, total)
     settings = EnrichSettings(group_id=f"bench-enrich-{uuid.uuid4().hex[:6]}", instance="bench2")
-    topics = await _fresh_outputs(kafka, raw)
+    topics = await _fresh_outputs(kafka, raw, created)
     async with pipe(kafka, topics, settings) as runner:
         out["enrich"] = await _measure(runner, total)
     return out
@@ -98,25 +97,27 @@ async def _round(kafka: KafkaSettings, raw: Topics, total: int) -> dict[str, tup
 async def run(kafka: KafkaSettings, calls: int, rounds: int) -> str:
     topics = Topics.with_suffix(f"bench-{uuid.uuid4().hex[:8]}")
     await create_topics(kafka, topics, partitions=6)
-    CREATED.extend(topics.all())
+    created = list(topics.all())  # deleted at the end: a broker piling up topics slows down
     try:
-        return await _rounds(kafka, topics, calls, rounds)
+        return await _rounds(kafka, topics, calls, rounds, created)
     finally:
         admin = admin_client(kafka)
         await admin.start()
         try:
-            await admin.delete_topics(CREATED)
+            await admin.delete_topics(created)
         finally:
             await admin.close()
 
 
-async def _rounds(kafka: KafkaSettings, topics: Topics, calls: int, rounds: int) -> str:
+async def _rounds(
+    kafka: KafkaSettings, topics: Topics, calls: int, rounds: int, created: list[str]
+) -> str:
     items = simulated_callbacks(calls, seed=1)
     await publish_raw(kafka, topics, items)
     total = len(items)
     results: dict[str, list[tuple[float, float]]] = {"raw pipe": [], "enrich": []}
     for index in range(rounds):
-        got = await _round(kafka, topics, total)
+        got = await _round(kafka, topics, total, created)
         for name, value in got.items():
             results[name].append(value)
         ratio = got["raw pipe"][0] / got["enrich"][0]

@@ -110,7 +110,8 @@ class Lake:
         """Not written: read those records again (from the first of each partition)."""
         starts: dict[TopicPartition, int] = {}
         for item in objects:
-            starts[item.partition] = min(item.start_offset, starts.get(item.partition, 1 << 62))
+            first = starts.setdefault(item.partition, item.start_offset)
+            starts[item.partition] = min(first, item.start_offset)
         for tp, offset in starts.items():
             with contextlib.suppress(IllegalStateError):  # no longer ours
                 self.consumer.seek(tp, offset)
