@@ -9,7 +9,7 @@ import sys
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.config import ConfigError, S3Settings
-from common.s3 import make_client
+from common.s3 import ensure_bucket, make_client
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,13 +21,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def main(args: argparse.Namespace) -> int:
     try:
         s3 = S3Settings.from_env(os.environ)
-        client = make_client(s3)
-        try:
-            client.head_bucket(Bucket=s3.bucket)
-            print(f"bucket {s3.bucket}: exists")
-        except ClientError:
-            client.create_bucket(Bucket=s3.bucket)
-            print(f"bucket {s3.bucket}: created")
+        created = ensure_bucket(make_client(s3), s3.bucket)
+        print(f"bucket {s3.bucket}: {'created' if created else 'exists'}")
     except (ConfigError, BotoCoreError, ClientError) as err:
         print(f"callstream bucket: {err}", file=sys.stderr)
         return 1

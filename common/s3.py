@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from common.config import S3Settings
 
@@ -30,3 +31,13 @@ def make_client(
             s3={"addressing_style": "path"},
         ),
     )
+
+
+def ensure_bucket(client: S3Client, bucket: str) -> bool:
+    """Creates `bucket` unless it exists; True when it was created."""
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError:
+        client.create_bucket(Bucket=bucket)
+        return True
+    return False

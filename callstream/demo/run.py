@@ -20,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from botocore.exceptions import BotoCoreError, ClientError
 
 from callstream.demo import procs
 from callstream.demo.procs import Child
@@ -28,8 +29,9 @@ from callstream.demo.watch import LatestCalls, Samples, ok_requests, scrape, tot
 from callstream.stack.errors import StackError
 from callstream.stack.settings import PROJECT_ROOT, StackSettings
 from callstream.stack.stack import Stack
-from common.config import KafkaSettings
+from common.config import ConfigError, KafkaSettings, S3Settings
 from common.kafka import admin_client, ensure_topics, partitions_of
+from common.s3 import ensure_bucket, make_client
 from common.topic_catalog import TopicSettings, topic_specs
 from common.topics import Topics
 from yunhu.sim.run import TRAFFIC_DONE
@@ -50,7 +52,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--no-faults", action="store_true", help="a well-behaved platform")
     p.add_argument("--keep-stack", action="store_true", help="leave Kafka and S3 running")
+    p.add_argument(
+        "--services-from-env", action="store_true",
+        help="use the Kafka and S3 of CALLSTREAM_KAFKA_*/CALLSTREAM_S3_*, not the local stack",
+    )  # fmt: skip
     p.set_defaults(handler=main)
+
+
+@dataclass(frozen=True)
+class Services:
+    """Where Kafka and S3 are: the local stack, or what the environment names."""
+
+    kafka: KafkaSettings
+    env: dict[str, str]  # CALLSTREAM_* the services need for them (beyond our own environment)
 
 
 @dataclass
@@ -93,12 +107,12 @@ async def _create_topics(kafka: KafkaSettings, topics: Topics) -> dict[TopicPart
         await consumer.stop()
 
 
-def _start_children(args: argparse.Namespace, stack: StackSettings, folder: Path) -> Run:
+def _start_children(args: argparse.Namespace, services: Services, folder: Path) -> Run:
     logs = folder / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     sim_port, ingest_port = procs.free_port(8080), procs.free_port(8000)
     env = {
-        **stack.env_exports(),
+        **services.env,
         "CALLSTREAM_TENANTS": str(_tenants_file(folder, f"http://127.0.0.1:{sim_port}")),
         "CALLSTREAM_INGEST_HOST": "127.0.0.1",
         "CALLSTREAM_INGEST_PORT": str(ingest_port),
@@ -132,10 +146,9 @@ def _start_children(args: argparse.Namespace, stack: StackSettings, folder: Path
             "--fault-malformed", "0.02",
         ]  # fmt: skip
     sim = procs.start("sim", sim_args, env, logs)
-    kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap)
     return Run(
         args,
-        kafka,
+        services.kafka,
         Topics.from_env(os.environ),
         folder,
         children,
@@ -330,10 +343,9 @@ def _summary(run: Run, ended: str, codes: dict[str, int], verdict: Verdict) -> l
     return lines
 
 
-async def _run(args: argparse.Namespace, stack: StackSettings, folder: Path) -> int:
-    kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap)
-    starts = await _create_topics(kafka, Topics.from_env(os.environ))
-    run = _start_children(args, stack, folder)
+async def _run(args: argparse.Namespace, services: Services, folder: Path) -> int:
+    starts = await _create_topics(services.kafka, Topics.from_env(os.environ))
+    run = _start_children(args, services, folder)
     interrupts = Interrupts()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -342,15 +354,32 @@ async def _run(args: argparse.Namespace, stack: StackSettings, folder: Path) -> 
         ended = await _watch(run, starts, interrupts)
     finally:
         codes = await asyncio.to_thread(procs.stop, [*run.children, run.sim])
-    verdict = await verify(kafka, run.topics, starts, run.sent_log)
+    verdict = await verify(run.kafka, run.topics, starts, run.sent_log)
     lines = _summary(run, ended, codes, verdict)
     print("\n".join(lines))
     (folder / "summary.txt").write_text("\n".join(lines) + "\n")
     return 0 if lines[-1].startswith("  result: OK") else 1
 
 
+def _services_from_env() -> Services:
+    kafka = KafkaSettings.from_env(os.environ)
+    s3 = S3Settings.from_env(os.environ)
+    ensure_bucket(make_client(s3), s3.bucket)
+    return Services(kafka, {})
+
+
 def main(args: argparse.Namespace) -> int:
     settings = StackSettings.from_env(os.environ)
+    runs = Path(os.environ.get("CALLSTREAM_RUN_DIR") or settings.root / "runs")
+    folder = runs / time.strftime("%Y%m%d-%H%M%S")
+    if args.services_from_env:
+        try:
+            services = _services_from_env()
+        except (ConfigError, BotoCoreError, ClientError) as err:
+            print(f"callstream run: {err}", file=sys.stderr)
+            return 2
+        folder.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(_run(args, services, folder))
     print("callstream run: starting the local stack (Kafka, S3)…", flush=True)
     stack = Stack(settings)
     try:
@@ -358,11 +387,11 @@ def main(args: argparse.Namespace) -> int:
     except StackError as err:
         print(f"callstream run: {err}", file=sys.stderr)
         return 1
-    runs = Path(os.environ.get("CALLSTREAM_RUN_DIR") or settings.root / "runs")
-    folder = runs / time.strftime("%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        return asyncio.run(_run(args, settings, folder))
+        return asyncio.run(
+            _run(args, Services(settings.kafka_settings(), settings.env_exports()), folder)
+        )
     finally:
         if started and not args.keep_stack:  # leave a stack that was already running alone
             print("callstream run: " + ", ".join(stack.down()) + " (the local stack it started)")

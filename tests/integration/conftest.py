@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from botocore.exceptions import ClientError
 
 from common.kafka import TopicSpec, admin_client, ensure_topics
-from common.s3 import make_client
+from common.s3 import ensure_bucket, make_client
 from common.topics import Topics
 from tests.support.delivery import new_topics
 from tests.support.services import Services, real_services
@@ -81,10 +80,7 @@ async def topic_set(services: Services) -> AsyncIterator[TopicSetFactory]:
 @pytest.fixture(scope="session")
 def s3_client(services: Services) -> S3Client:
     client = make_client(services.s3)
-    try:
-        client.head_bucket(Bucket=services.s3.bucket)
-    except ClientError:
-        client.create_bucket(Bucket=services.s3.bucket)
+    ensure_bucket(client, services.s3.bucket)
     return client
 
 

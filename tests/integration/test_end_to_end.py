@@ -52,16 +52,11 @@ async def test_callbacks_become_records_and_recordings_end_to_end(
         tenants = tmp_path / "pipeline-tenants.toml"
         tenants.write_text(_tenants_toml(sim.tenants, sim.settings.base_url))
         env = {
-            "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
+            **services.env(s3_prefix),
             "CALLSTREAM_TOPIC_SUFFIX": suffix,
             "CALLSTREAM_TENANTS": str(tenants),
             "CALLSTREAM_ENRICH_GROUP": f"enrich-{suffix}",
             "CALLSTREAM_RECORDINGS_GROUP": f"recordings-{suffix}",
-            "CALLSTREAM_S3_ENDPOINT": services.s3.endpoint or "",
-            "CALLSTREAM_S3_BUCKET": services.s3.bucket,
-            "CALLSTREAM_S3_ACCESS_KEY_ID": services.s3.access_key_id or "",
-            "CALLSTREAM_S3_SECRET_ACCESS_KEY": services.s3.secret_access_key or "",
-            "CALLSTREAM_S3_PREFIX": s3_prefix,
         }
         enrich = start_service("enrich", env, tmp_path / "enrich.log")
         recordings = start_service("recordings", env, tmp_path / "recordings.log")

@@ -27,6 +27,17 @@ class Services:
     s3: S3Settings
     source: str
 
+    def env(self, s3_prefix: str = "") -> dict[str, str]:
+        """The `CALLSTREAM_*` variables that point a callstream process at these services."""
+        return {
+            "CALLSTREAM_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
+            "CALLSTREAM_S3_ENDPOINT": self.s3.endpoint or "",
+            "CALLSTREAM_S3_BUCKET": self.s3.bucket,
+            "CALLSTREAM_S3_ACCESS_KEY_ID": self.s3.access_key_id or "",
+            "CALLSTREAM_S3_SECRET_ACCESS_KEY": self.s3.secret_access_key or "",
+            "CALLSTREAM_S3_PREFIX": s3_prefix,
+        }
+
 
 def _from_env(env: Mapping[str, str]) -> Services | None:
     kafka, s3 = env.get("CALLSTREAM_TEST_KAFKA"), env.get("CALLSTREAM_TEST_S3")

@@ -1,24 +1,30 @@
-"""`callstream run`, the local demo, for a few seconds: nothing lost, recordings archived."""
+"""`callstream run` for a few seconds, on the session's Kafka and S3: nothing lost,
+recordings archived."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-
-import pytest
+from typing import TYPE_CHECKING
 
 from tests.integration.conftest import TopicSetFactory
 from tests.support.processes import run_callstream
 from tests.support.services import Services
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
 
 async def test_a_short_run_settles_with_nothing_lost(
-    services: Services, topic_set: TopicSetFactory, tmp_path: Path
+    services: Services,
+    topic_set: TopicSetFactory,
+    s3_client: S3Client,
+    s3_prefix: str,
+    tmp_path: Path,
 ) -> None:
-    if services.source != "local stack":
-        pytest.skip("`callstream run` is the local-stack demo; these tests use other services")
     suffix, _ = await topic_set()
     env = {
+        **services.env(s3_prefix),  # the session's Kafka and S3, whichever they are
         "CALLSTREAM_TOPIC_SUFFIX": suffix,
         "CALLSTREAM_RUN_DIR": str(tmp_path),
         **{
@@ -26,7 +32,8 @@ async def test_a_short_run_settles_with_nothing_lost(
             for s in ("ENRICH", "RECORDINGS", "LAKE")
         },
     }
-    done = run_callstream("run", "--duration", "8", "--rate", "4", env=env, timeout=300)
+    args = ["--services-from-env", "--duration", "8", "--rate", "4"]
+    done = run_callstream("run", *args, env=env, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     figures = dict(re.findall(r"^  ([a-z ()2x]+?)\s{2,}(\d+)$", done.stdout, re.MULTILINE))
     assert int(figures["callbacks accepted (2xx)"]) > 20

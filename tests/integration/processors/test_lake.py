@@ -86,14 +86,7 @@ async def test_the_lake_holds_every_raw_event_and_a_lake_replay_re_injects_them(
     assert _objects(s3_client, s3) == objects, "the same objects, overwritten alike"
 
     target = await new_topic("lake-replay")
-    env = {
-        "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
-        "CALLSTREAM_S3_ENDPOINT": s3.endpoint or "",
-        "CALLSTREAM_S3_BUCKET": s3.bucket,
-        "CALLSTREAM_S3_ACCESS_KEY_ID": s3.access_key_id or "",
-        "CALLSTREAM_S3_SECRET_ACCESS_KEY": s3.secret_access_key or "",
-        "CALLSTREAM_S3_PREFIX": s3_prefix,
-    }
+    env = services.env(s3_prefix)
     args = ["--topic", topics.cdr_raw, "--start=-1d", "--end", "now", "--to-topic", target]
     done = run_callstream("replay", "lake", *args, env=env)
     assert done.returncode == 0, done.stderr
