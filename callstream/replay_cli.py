@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from common.config import ConfigError, KafkaSettings, S3Settings
@@ -24,6 +24,7 @@ from processors.replay.window import replay_window
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ListObjectsV2OutputTypeDef
 
 TIME_HELP = "ISO-8601 (UTC unless a zone is given), epoch ms, now, or --to=-2h (-30m, -1d)"
 
@@ -85,18 +86,21 @@ async def _reset(args: argparse.Namespace, kafka: KafkaSettings) -> str:
 def _lake_store(s3: S3Settings) -> LakeStore:
     client: S3Client = make_client(s3)
 
+    def pages(prefix: str, delimiter: str = "") -> Iterator[ListObjectsV2OutputTypeDef]:
+        paginator = client.get_paginator("list_objects_v2")
+        yield from paginator.paginate(Bucket=s3.bucket, Prefix=prefix, Delimiter=delimiter)
+
     def list_keys(prefix: str) -> list[str]:
-        keys: list[str] = []
-        for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=s3.bucket, Prefix=prefix
-        ):
-            keys += [item["Key"] for item in page.get("Contents", [])]
-        return keys
+        return [item["Key"] for page in pages(prefix) for item in page.get("Contents", [])]
+
+    def list_folders(prefix: str) -> list[str]:
+        below = (c["Prefix"] for page in pages(prefix, "/") for c in page.get("CommonPrefixes", []))
+        return [name[len(prefix) :].rstrip("/") for name in below]
 
     def get_object(key: str) -> bytes:
         return client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
 
-    return LakeStore(list_keys, get_object, s3.prefix)
+    return LakeStore(list_keys, list_folders, get_object, s3.prefix)
 
 
 async def _republish(args: argparse.Namespace, kafka: KafkaSettings) -> str:

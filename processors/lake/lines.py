@@ -122,20 +122,21 @@ def object_key(  # noqa: PLR0917 - the name's parts, in the name's order
 ) -> str:
     """`{prefix}lake/{topic}/{tenant}/dt=YYYY-MM-DD/hour=HH/{partition}-{startoffset}.ndjson.gz`"""
     return (
-        f"{prefix}lake/{topic}/{tenant}/dt={hour:%Y-%m-%d}/hour={hour:%H}/"
+        f"{topic_folder(prefix, topic)}{tenant}/dt={hour:%Y-%m-%d}/hour={hour:%H}/"
         f"{partition}-{start_offset}.ndjson.gz"
     )
 
 
-def hour_prefixes(
-    prefix: str, topic: str, tenant: str | None, start: dt.datetime, end: dt.datetime
-) -> list[str]:
-    """Key prefixes of every hour from `start` to `end` (for listing a window)."""
-    if tenant is None:
-        return [f"{prefix}lake/{topic}/"]
+def topic_folder(prefix: str, topic: str) -> str:
+    """Where a topic's objects are; one folder per tenant below it."""
+    return f"{prefix}lake/{topic}/"
+
+
+def hour_prefixes(tenant_folder: str, start: dt.datetime, end: dt.datetime) -> list[str]:
+    """Key prefixes of every hour from `start` to `end` in a tenant's folder."""
     hours, hour = [], hour_of(int(start.timestamp() * 1000))
     while hour < end:
-        hours.append(f"{prefix}lake/{topic}/{tenant}/dt={hour:%Y-%m-%d}/hour={hour:%H}/")
+        hours.append(f"{tenant_folder}dt={hour:%Y-%m-%d}/hour={hour:%H}/")
         hour += dt.timedelta(hours=1)
     return hours
 

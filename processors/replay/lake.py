@@ -7,7 +7,7 @@ import gzip
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from processors.lake.lines import LakeLine, decode_lines, hour_in_key, hour_prefixes
+from processors.lake.lines import LakeLine, decode_lines, hour_in_key, hour_prefixes, topic_folder
 from processors.replay.progress import Progress
 from processors.replay.publish import Republisher, replay_headers
 from processors.replay.times import Window
@@ -18,20 +18,21 @@ class LakeStore:
     """Where the lake is: blocking calls, so unit tests can pass plain functions."""
 
     list_keys: Callable[[str], list[str]]  # prefix → object keys
+    list_folders: Callable[[str], list[str]]  # prefix → the names of the folders right below
     get_object: Callable[[str], bytes]  # key → body
     prefix: str = ""
 
 
 def keys_in_window(store: LakeStore, topic: str, tenant: str | None, window: Window) -> list[str]:
-    """Objects whose hour overlaps the window."""
-    first_hour = window.start.replace(minute=0, second=0, microsecond=0)
-    keys = []
-    for listed in hour_prefixes(store.prefix, topic, tenant, window.start, window.end):
-        for key in store.list_keys(listed):
-            hour = hour_in_key(key)
-            if hour is not None and first_hour <= hour < window.end:
-                keys.append(key)
-    return sorted(keys)
+    """Objects whose hour overlaps the window: only those hours' folders are listed."""
+    folder = topic_folder(store.prefix, topic)
+    tenants = [tenant] if tenant is not None else store.list_folders(folder)
+    return sorted(
+        key
+        for name in tenants
+        for hour in hour_prefixes(f"{folder}{name}/", window.start, window.end)
+        for key in store.list_keys(hour)
+    )
 
 
 def by_hour(keys: list[str]) -> list[list[str]]:

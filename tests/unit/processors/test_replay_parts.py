@@ -58,7 +58,13 @@ async def test_a_lake_replay_skips_other_hours_the_window_and_overlapping_copies
     second_run, _ = buffer.take()
     objects = {o.key: o.body() for o in [*first_run, *second_run]}
     assert len(objects) == 3
-    store = LakeStore(lambda prefix: [k for k in objects if k.startswith(prefix)], objects.get)  # type: ignore[arg-type]
+    store = LakeStore(
+        lambda prefix: [k for k in objects if k.startswith(prefix)],
+        lambda prefix: sorted(
+            {k[len(prefix) :].split("/")[0] for k in objects if k.startswith(prefix)}
+        ),
+        objects.get,  # type: ignore[arg-type]
+    )
     window = Window(
         dt.datetime.fromtimestamp((TS - 3000) / 1000, tz=dt.UTC),
         dt.datetime.fromtimestamp((TS + 1) / 1000, tz=dt.UTC),
