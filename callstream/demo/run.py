@@ -15,7 +15,7 @@ import re
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -167,13 +167,12 @@ class Figures:
     deadletters: int = 0
     archived: int = 0
     lake_records: int = 0
-    lag: dict[str, int] | None = None
+    lag: dict[str, int] = field(default_factory=dict)
 
 
 async def _figures(session: aiohttp.ClientSession, run: Run) -> Figures:
-    scraped: dict[str, Samples] = {
-        c.name: await scrape(session, c.metrics_url) for c in run.children
-    }
+    samples = await asyncio.gather(*(scrape(session, c.metrics_url) for c in run.children))
+    scraped: dict[str, Samples] = {c.name: s for c, s in zip(run.children, samples, strict=True)}
     ingest, enrich = scraped["ingest"], scraped["enrich"]
     recordings, lake = scraped["recordings"], scraped["lake"]
     requests = total(ingest, "callstream_ingest_requests_total")
@@ -201,7 +200,7 @@ async def _figures(session: aiohttp.ClientSession, run: Run) -> Figures:
 def _screen(run: Run, figures: Figures, latest: LatestCalls, phase: str) -> str:
     elapsed = time.monotonic() - run.started
     of = f" of {run.args.duration:.0f}s" if run.args.duration else ""
-    lag = figures.lag or {}
+    lag = figures.lag
     lines = [
         f"callstream run — {elapsed:5.0f}s{of} · {phase} · logs in {run.folder / 'logs'}",
         "",
@@ -229,7 +228,7 @@ def _show(run: Run, figures: Figures, latest: LatestCalls, phase: str, tty: bool
     if tty:
         sys.stdout.write("\x1b[H\x1b[2J" + _screen(run, figures, latest, phase) + "\n")
     else:  # a log: one line per refresh
-        lag = figures.lag or {}
+        lag = figures.lag
         sys.stdout.write(
             f"{time.monotonic() - run.started:5.0f}s {phase}: received {figures.received}, "
             f"enriched {figures.enriched}, archived {figures.archived}, "
@@ -318,7 +317,7 @@ async def _settled(
 ) -> bool:
     """Traffic over, spool empty, consumers caught up, and then (reading the topics, so
     only then) nothing missing."""
-    caught_up = not any((figures.lag or {}).values())
+    caught_up = not any(figures.lag.values())
     return (
         caught_up
         and _traffic_done(run.sim)
