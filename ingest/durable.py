@@ -128,6 +128,11 @@ class DurableWriter:
                     log.info("spool drained; publishing to kafka directly again")
                 self.spool.appended.clear()
                 wait, appended = idle, self.spool.appended
+            elif self.spool.records == 0:
+                # Appends have reserved their bytes but none is written yet: nothing to
+                # drain, and a pass that finds nothing would never yield to the loop.
+                self.spool.appended.clear()
+                wait, appended = idle, self.spool.appended
             elif self.producer is None:
                 wait = idle
             else:

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from common.topics import Topics
 from ingest.app import INGEST, build_app
+from ingest.durable import DurableWriter
 from ingest.openapi import OPENAPI
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
@@ -261,3 +262,20 @@ async def test_shutdown_with_kafka_still_down_keeps_the_spool_for_the_next_start
     reopened.open()
     assert reopened.records == 1
     await reopened.close()
+
+
+async def test_the_drainer_yields_while_an_append_is_still_being_written(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    spool.open()
+    writer = DurableWriter(FakeProducer(), spool)
+    spool._bytes = 100  # an append has reserved its bytes; its write has not landed yet
+    drainer = asyncio.create_task(writer.drain_forever(idle=0.05))
+    ticks = 0
+    for _ in range(5):  # a drainer spinning without yielding would never let these run
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks == 5
+    spool._bytes = 0
+    writer.stop_draining()
+    await asyncio.wait_for(drainer, 2)
+    await spool.close()
