@@ -14,16 +14,14 @@ from typing import Final
 
 import msgspec
 from aiohttp import web
-from aiokafka.errors import KafkaError
 
-from common.batching import BatchingProducer
 from common.config import KafkaSettings
-from common.kafka import durable_producer
 from common.topics import RAW_SCHEMA_VERSION, Header, Topics
 from ingest.auth import Authenticator, SourceResolver
-from ingest.durable import DurableWriter, Producer
+from ingest.durable import DurableWriter, Producer, PublishError
 from ingest.metrics import UNKNOWN, IngestMetrics
 from ingest.openapi import OPENAPI
+from ingest.rdkafka import RdkafkaProducer, rdkafka_config
 from ingest.settings import IngestSettings
 from ingest.spool import Spool, SpoolFullError
 from yunhu.callbacks import CallbackKind, DecodeError, decode
@@ -33,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _JSON: Final = msgspec.json.Encoder()
 OK_BODY: Final = b'{"status":"ok"}'
+JSON_CONTENT: Final = {"Content-Type": "application/json"}
 SERVICE: Final = b"ingest"
 
 
@@ -72,34 +71,36 @@ def _error(status: int, error: str, **extra: str) -> web.Response:
 
 
 async def callback(request: web.Request) -> web.Response:
-    ingest = request.app[INGEST]
+    """The routed handler; `ingest.runner.IngestRunner` calls `handle_callback` directly."""
+    info = request.match_info
+    return await handle_callback(request.app[INGEST], request, info["companycode"], info["kind"])
+
+
+async def handle_callback(
+    ingest: Ingest, request: web.BaseRequest, code: str, kind_name: str
+) -> web.Response:
     if ingest.closing:
         return _error(503, "shutting down", retry="later")
     if ingest.in_flight >= ingest.settings.max_in_flight:
         return _unavailable(ingest, "busy")[1]
-    ingest.in_flight += 1
-    try:
-        return await _accept(ingest, request)
-    finally:
-        ingest.in_flight -= 1
-
-
-async def _accept(ingest: Ingest, request: web.Request) -> web.Response:
-    code = request.match_info["companycode"]
-    kind: CallbackKind = "cdr" if request.match_info["kind"] == "cdr" else "callstate"
+    kind: CallbackKind = "cdr" if kind_name == "cdr" else "callstate"
     source = ingest.sources.resolve(request.remote, request.headers.get("X-Forwarded-For"))
     denied = ingest.auth.check(code, request.query.get("key"), source)
-    tenant = code if code in ingest.tenants else UNKNOWN
     if denied is not None:
+        tenant = code if code in ingest.tenants else UNKNOWN
         ingest.metrics.auth_failures.labels(denied.reason).inc()
         ingest.metrics.count_request(tenant, kind, denied.status)
         return _error(denied.status, denied.reason)
-    status, response = await _durable(ingest, request, code, kind, source)
-    ingest.metrics.count_request(tenant, kind, status)
+    ingest.in_flight += 1
+    try:
+        status, response = await _durable(ingest, request, code, kind, source)
+    finally:
+        ingest.in_flight -= 1
+    ingest.metrics.count_request(code, kind, status)
     return response
 
 
-async def _read_body(settings: IngestSettings, request: web.Request) -> bytes | web.Response:
+async def _read_body(settings: IngestSettings, request: web.BaseRequest) -> bytes | web.Response:
     length = request.content_length
     if length is not None and length > settings.body_limit:
         return _error(413, "body too large", limit=str(settings.body_limit))
@@ -119,7 +120,7 @@ def _unavailable(ingest: Ingest, error: str) -> tuple[int, web.Response]:
 
 
 async def _durable(
-    ingest: Ingest, request: web.Request, code: str, kind: CallbackKind, source: str
+    ingest: Ingest, request: web.BaseRequest, code: str, kind: CallbackKind, source: str
 ) -> tuple[int, web.Response]:
     body = await _read_body(ingest.settings, request)
     if isinstance(body, web.Response):
@@ -159,7 +160,7 @@ async def _durable(
     if isinstance(event, DecodeError):
         ingest.metrics.deadletters.labels(code, kind, event.reason).inc()
         return 400, _error(400, "invalid callback", reason=event.reason, detail=event.detail)
-    return 200, web.Response(body=OK_BODY, content_type="application/json")
+    return 200, web.Response(body=OK_BODY, headers=JSON_CONTENT)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -261,28 +262,25 @@ async def _attach(
 
 
 def kafka_connector(
-    kafka: KafkaSettings, ack_timeout: float, retry_every: float = 2.0
+    kafka: KafkaSettings, settings: IngestSettings, retry_every: float = 2.0
 ) -> Callable[[], AsyncIterator[Producer | None]]:
     """Connects the idempotent producer, retrying until Kafka answers (the spool covers)."""
 
     async def connect() -> AsyncIterator[Producer | None]:
+        ack_timeout = settings.ack_timeout
+        config = rdkafka_config(kafka, ack_timeout=ack_timeout, linger_ms=settings.linger_ms)
+        producer = RdkafkaProducer(config)
         while True:
-            # A large batch rarely fills, and the request timeout bounds how long send()
-            # may wait for metadata or room: both keep a slow broker from stalling handlers.
-            producer = durable_producer(
-                kafka, request_timeout_ms=int(ack_timeout * 1000), max_batch_size=1 << 20
-            )
             try:
-                await producer.start()
-            except (KafkaError, OSError) as err:
-                log.warning("kafka not reachable yet: %r", err)
-                await producer.stop()
+                await producer.start(wait=ack_timeout)
+            except PublishError as err:
+                log.warning("kafka not reachable yet: %s", err)
                 await asyncio.sleep(retry_every)
                 continue
             break
         try:
-            yield BatchingProducer(producer)
+            yield producer
         finally:
-            await producer.stop()  # flushes what is still batched
+            await producer.stop()  # delivers what is still queued
 
     return connect

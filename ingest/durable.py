@@ -10,8 +10,6 @@ import time
 from collections import deque
 from typing import Any, Literal, Protocol
 
-from aiokafka.errors import KafkaError
-
 from ingest.spool import Spool, SpoolRecord
 
 log = logging.getLogger(__name__)
@@ -19,10 +17,19 @@ log = logging.getLogger(__name__)
 Where = Literal["kafka", "spool"]
 
 
-class Producer(Protocol):
-    """What the writer needs of an aiokafka producer (a fake will do in unit tests)."""
+class PublishError(Exception):
+    """A record Kafka did not take; `retriable` says whether the next try may work."""
 
-    async def send(
+    def __init__(self, message: str, *, retriable: bool) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+
+
+class Producer(Protocol):
+    """What the writer needs of a producer: `send` queues a record and returns a future
+    resolved by the broker's acknowledgement; both raise PublishError on failure."""
+
+    def send(
         self, topic: str, value: bytes, key: bytes | None = ..., headers: Any = ...
     ) -> asyncio.Future[Any]: ...
 
@@ -61,8 +68,10 @@ class DurableWriter:
     ) -> Where:
         if not self.spooling and self.producer is not None:
             try:
-                await self._publish_one(self.producer, topic, key, value, headers)
-            except (KafkaError, TimeoutError) as err:
+                future = self.producer.send(topic, value, key=key, headers=headers)
+                self._waiting.append((time.monotonic() + self.ack_timeout, future))
+                await future
+            except (PublishError, TimeoutError) as err:
                 if not self.spooling:
                     log.warning("kafka did not acknowledge in time, spooling: %r", err)
                 self.spooling = True
@@ -75,19 +84,6 @@ class DurableWriter:
                 return "kafka"
         await self.spool.append(SpoolRecord(topic, key, value, headers, time.time()))
         return "spool"
-
-    async def _publish_one(
-        self,
-        producer: Producer,
-        topic: str,
-        key: bytes | None,
-        value: bytes,
-        headers: list[tuple[str, bytes]],
-    ) -> None:
-        # send() itself is bounded by the producer's request_timeout_ms (metadata, full batch).
-        future = await producer.send(topic, value, key=key, headers=headers)
-        self._waiting.append((time.monotonic() + self.ack_timeout, future))
-        await future
 
     async def expire_forever(self, every: float = 0.05) -> None:
         """Fails acknowledgements that took longer than `ack_timeout` with TimeoutError.
@@ -106,10 +102,10 @@ class DurableWriter:
     async def publish_batch(self, records: list[SpoolRecord]) -> None:
         producer = self.producer
         if producer is None:
-            raise KafkaError("no producer yet")
+            raise PublishError("no producer yet", retriable=True)
         async with asyncio.timeout(2 * self.ack_timeout):
             futures = [
-                await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
+                producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
             ]
             await asyncio.gather(*futures)
 
@@ -147,7 +143,7 @@ class DurableWriter:
         """One pass over the spool: (pause before the next, the next backoff)."""
         try:
             drained = await self.spool.drain(self.publish_batch)
-        except (KafkaError, TimeoutError) as err:
+        except (PublishError, TimeoutError) as err:
             log.info("spool drain paused, kafka not ready: %r", err)
             return backoff + random.uniform(0, backoff / 2), min(backoff * 2, 5.0)  # noqa: S311
         except Exception:

@@ -1,29 +1,55 @@
-"""The receiver's Prometheus metrics, in a registry of its own (one per app)."""
+"""The receiver's Prometheus metrics, in a registry of its own (one per app).
+
+The two that move on every callback (requests, publish latency) are plain counters read
+by a collector at scrape time: prometheus_client's labelled children take a lock and walk
+the buckets on each call, a measurable share of the receiver's CPU per request.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import bisect
+from collections import Counter as Tally
+from collections.abc import Iterator
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from ingest.durable import DurableWriter
 
 UNKNOWN = "unknown"
+PUBLISH_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class LatencyHistogram:
+    """Bucket counts and a sum, cumulated only when scraped."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(PUBLISH_BUCKETS) + 1)  # the last one is +Inf
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(PUBLISH_BUCKETS, seconds)] += 1
+        self.total += seconds
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        running, out = 0, []
+        for bound, count in zip((*map(str, PUBLISH_BUCKETS), "+Inf"), self.counts, strict=True):
+            running += count
+            out.append((bound, float(running)))
+        return out
 
 
 class IngestMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
-            "callstream_ingest_requests", "Callbacks answered, by tenant, kind and HTTP status",
-            ["tenant", "kind", "status"], registry=r,
-        )  # fmt: skip
-        self.publish_seconds = Histogram(
-            "callstream_ingest_publish_seconds",
-            "Time to make an event durable, by where it went (kafka or spool)",
-            ["where"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=r,
-        )
+        self.requests: Tally[tuple[str, str, int]] = Tally()
+        self.publish = {"kafka": LatencyHistogram(), "spool": LatencyHistogram()}
+        r.register(_PerRequest(self))
         self.deadletters = Counter(
             "callstream_ingest_deadletters",
             "Bodies that did not decode, kept in the dead-letter topic",
@@ -51,21 +77,12 @@ class IngestMetrics:
             "Events spooled after a Kafka send that may still land: possible duplicates",
             registry=r,
         )
-        self._request_children: dict[tuple[str, str, int], Counter] = {}
-        self._publish_children: dict[str, Histogram] = {}
 
     def count_request(self, tenant: str, kind: str, status: int) -> None:
-        key = (tenant, kind, status)
-        child = self._request_children.get(key)
-        if child is None:
-            child = self._request_children[key] = self.requests.labels(tenant, kind, str(status))
-        child.inc()
+        self.requests[tenant, kind, status] += 1
 
     def observe_publish(self, where: str, seconds: float) -> None:
-        child = self._publish_children.get(where)
-        if child is None:
-            child = self._publish_children[where] = self.publish_seconds.labels(where)
-        child.observe(seconds)
+        self.publish[where].observe(seconds)
 
     def watch(self, writer: DurableWriter) -> None:
         spool = writer.spool
@@ -77,3 +94,26 @@ class IngestMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _PerRequest(Collector):
+    def __init__(self, metrics: IngestMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "callstream_ingest_requests",
+            "Callbacks answered, by tenant, kind and HTTP status",
+            labels=["tenant", "kind", "status"],
+        )
+        for (tenant, kind, status), count in list(self._metrics.requests.items()):
+            requests.add_metric([tenant, kind, str(status)], count)
+        yield requests
+        publish = HistogramMetricFamily(
+            "callstream_ingest_publish_seconds",
+            "Time to make an event durable, by where it went (kafka or spool)",
+            labels=["where"],
+        )
+        for where, histogram in self._metrics.publish.items():
+            publish.add_metric([where], histogram.cumulative(), histogram.total)
+        yield publish

@@ -17,6 +17,7 @@ from aiohttp import web
 from common.config import KafkaSettings
 from common.topics import Topics
 from ingest.app import INGEST, build_app, kafka_connector
+from ingest.runner import IngestRunner
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from yunhu.tenants import Tenant
@@ -35,8 +36,8 @@ async def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT, then stop accepting, finish in-flight work, flush, return."""
     spool = Spool(spool_dir, max_bytes=settings.spool_max_bytes)
-    app = build_app(settings, tenants, topics, spool, kafka_connector(kafka, settings.ack_timeout))
-    runner = web.AppRunner(
+    app = build_app(settings, tenants, topics, spool, kafka_connector(kafka, settings))
+    runner = IngestRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout
     )
     await runner.setup()

@@ -18,6 +18,7 @@ class IngestSettings:
     decompressed_limit: int = 256 * 1024
     max_in_flight: int = 1024
     ack_timeout: float = 5.0  # how long Kafka may take before an event goes to the spool
+    linger_ms: float = 2.0  # how long the producer gathers records into a batch
     spool_dir: Path = Path("spool")
     spool_max_bytes: int = 1 << 30
     trusted_proxies: tuple[str, ...] = ()
@@ -37,6 +38,7 @@ class IngestSettings:
             ),
             max_in_flight=_int(env, "CALLSTREAM_INGEST_MAX_IN_FLIGHT", d.max_in_flight),
             ack_timeout=_float(env, "CALLSTREAM_INGEST_ACK_TIMEOUT", d.ack_timeout),
+            linger_ms=_float(env, "CALLSTREAM_INGEST_LINGER_MS", d.linger_ms),
             spool_dir=Path(env.get("CALLSTREAM_INGEST_SPOOL_DIR") or d.spool_dir),
             spool_max_bytes=_int(env, "CALLSTREAM_INGEST_SPOOL_MAX_BYTES", d.spool_max_bytes),
             trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),

@@ -23,7 +23,7 @@ class FakeProducer:
     down: bool = False
     sent: list[Sent] = field(default_factory=list)
 
-    async def send(
+    def send(
         self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None
     ) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

@@ -6,6 +6,7 @@ import asyncio
 import signal
 from pathlib import Path
 
+from common.kafka import KeyHashPartitioner
 from tests.integration.conftest import TopicSetFactory
 from tests.support.delivery import check_delivery
 from tests.support.receiver import running_receiver, start_receiver, stop, wait_healthy
@@ -43,6 +44,11 @@ async def test_every_acknowledged_callback_is_in_the_raw_topics(
         }  # fmt: skip
         assert headers["source"] == b"127.0.0.1"
     assert len({dict(r.headers)["event-id"] for r in delivery.records}) == len(delivery.records)
+    # Placed by key as the Java client (and aiokafka, and enrich) would place them.
+    placement = KeyHashPartitioner()
+    for record in delivery.records:
+        assert record.key is not None
+        assert record.partition == placement(record.key, [0, 1, 2], [0, 1, 2])
 
 
 async def test_sigterm_under_load_loses_nothing_and_exits_0(

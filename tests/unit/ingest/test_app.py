@@ -5,6 +5,7 @@ import gzip
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -14,6 +15,7 @@ from common.topics import Topics
 from ingest.app import INGEST, build_app
 from ingest.durable import DurableWriter
 from ingest.openapi import OPENAPI
+from ingest.runner import IngestRunner
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from tests.support.fakes import FakeProducer, connect_to
@@ -31,15 +33,24 @@ def producer() -> FakeProducer:
     return FakeProducer()
 
 
-@pytest.fixture
+class IngestTestServer(TestServer):
+    """Serves the app as `callstream ingest` does: callbacks bypass the router."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return IngestRunner(self.app, **kwargs)
+
+
+@pytest.fixture(params=["routed", "dispatched"])
 async def client(
-    tmp_path: Path, producer: FakeProducer
+    request: pytest.FixtureRequest, tmp_path: Path, producer: FakeProducer
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    """Every test runs twice: through the app's router and through `IngestRunner`."""
     settings = IngestSettings(ack_timeout=0.3, max_in_flight=8)
     app = build_app(
         settings, sim_tenants(), Topics(), Spool(tmp_path, max_bytes=1 << 20), connect_to(producer)
     )
-    async with TestClient(TestServer(app)) as test_client:
+    server = TestServer(app) if request.param == "routed" else IngestTestServer(app)
+    async with TestClient(server) as test_client:
         for _ in range(100):  # the producer attaches in the background
             if app[INGEST].writer.producer is not None and not app[INGEST].writer.spooling:
                 break
@@ -193,7 +204,7 @@ def test_the_committed_openapi_document_is_current() -> None:
 class BrokenProducer:
     """A producer whose send fails with something that is not a Kafka error."""
 
-    async def send(self, *args: object, **kwargs: object) -> None:
+    def send(self, *args: object, **kwargs: object) -> None:
         raise AttributeError("a bug in the publishing path")
 
 
