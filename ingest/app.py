@@ -270,15 +270,15 @@ def kafka_connector(
         ack_timeout = settings.ack_timeout
         config = rdkafka_config(kafka, ack_timeout=ack_timeout, linger_ms=settings.linger_ms)
         producer = RdkafkaProducer(config)
-        while True:
-            try:
-                await producer.start(wait=ack_timeout)
-            except PublishError as err:
-                log.warning("kafka not reachable yet: %s", err)
-                await asyncio.sleep(retry_every)
-                continue
-            break
         try:
+            while True:
+                try:
+                    await producer.start(wait=ack_timeout)
+                except PublishError as err:
+                    log.warning("kafka not reachable yet: %s", err)
+                    await asyncio.sleep(retry_every)
+                    continue
+                break
             yield producer
         finally:
             await producer.stop()  # delivers what is still queued

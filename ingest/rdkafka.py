@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from typing import Any, Final, cast
 
 from confluent_kafka import KafkaError as RdKafkaError
@@ -21,6 +22,7 @@ from common.config import KafkaSettings
 from ingest.durable import PublishError
 
 POLL_EVERY: Final = 0.001
+IDLE_POLL_EVERY: Final = 0.5  # serves librdkafka's log lines and late reports when idle
 _Headers = list[tuple[str, str | bytes | None]]
 
 
@@ -41,6 +43,8 @@ def rdkafka_config(
         # spooled it long before (after `ack_timeout`), so a late delivery is a duplicate.
         "message.timeout.ms": max(int(ack_timeout * 1000) * 6, 30_000),
         "socket.keepalive.enable": True,
+        # librdkafka's own log lines go to Python logging (JSON like ours), served by poll().
+        "logger": logging.getLogger("librdkafka"),
     }
     if settings.sasl_mechanism:
         config["sasl.mechanism"] = settings.sasl_mechanism
@@ -58,9 +62,12 @@ class RdkafkaProducer:
         self._producer = Producer(config)
         self._outstanding = 0
         self._poller: asyncio.Task[None] | None = None
+        self._idle_poller: asyncio.Task[None] | None = None
 
     async def start(self, wait: float) -> None:
         """Returns once a broker answered a metadata request; raises PublishError if none did."""
+        if self._idle_poller is None:
+            self._idle_poller = asyncio.create_task(self._poll_while_idle())
         try:
             await asyncio.to_thread(self._producer.list_topics, timeout=wait)
         except KafkaException as err:
@@ -112,8 +119,15 @@ class RdkafkaProducer:
         finally:
             self._poller = None
 
+    async def _poll_while_idle(self) -> None:
+        while True:
+            await asyncio.sleep(IDLE_POLL_EVERY)
+            self._producer.poll(0)
+
     async def stop(self, within: float = 10.0) -> None:
         """Delivers what is queued (for up to `within` seconds), serving its reports on the loop."""
+        if self._idle_poller is not None:
+            self._idle_poller.cancel()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while len(self._producer) > 0 and loop.time() < deadline:
