@@ -4,6 +4,7 @@ otherwise in the local spool, which a background task drains once Kafka is back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -53,6 +54,11 @@ class DurableWriter:
         # and one watchdog task replace a timer per request).
         self._waiting: deque[tuple[float, asyncio.Future[Any]]] = deque()
         self._stopping = asyncio.Event()
+        # Hand-over: under steady traffic the spool would never be empty when the drainer
+        # looks, so after a pass that reached Kafka new events wait (not append) while the
+        # drainer publishes what is left; then they go to Kafka, still behind the spool.
+        self.handing_over = False
+        self._handover_ended = asyncio.Event()
 
     def attach(self, producer: Producer) -> None:
         """The producer connected after start-up (Kafka was down when we started)."""
@@ -66,6 +72,9 @@ class DurableWriter:
     async def write(
         self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
     ) -> Where:
+        if self.handing_over:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._handover_ended.wait(), self.ack_timeout)
         if not self.spooling and self.producer is not None:
             try:
                 future = self.producer.send(topic, value, key=key, headers=headers)
@@ -122,6 +131,7 @@ class DurableWriter:
                 if self.spooling and self.producer is not None:
                     self.spooling = False
                     log.info("spool drained; publishing to kafka directly again")
+                self._end_handover()
                 self.spool.appended.clear()
                 wait, appended = idle, self.spool.appended
             elif self.spool.records == 0:
@@ -136,6 +146,7 @@ class DurableWriter:
             if wait is None:
                 continue
             if self._stopping.is_set():
+                self._end_handover()
                 return
             await self._pause(wait, appended)
 
@@ -145,13 +156,22 @@ class DurableWriter:
             drained = await self.spool.drain(self.publish_batch)
         except (PublishError, TimeoutError) as err:
             log.info("spool drain paused, kafka not ready: %r", err)
+            self._end_handover()  # those waiting go to the spool
             return backoff + random.uniform(0, backoff / 2), min(backoff * 2, 5.0)  # noqa: S311
         except Exception:
             log.exception("spool drain failed unexpectedly; retrying")
+            self._end_handover()
             return 5.0, backoff
         if drained:
             log.info("spool: %d records published to kafka", drained)
+        if not self.handing_over:
+            self.handing_over = True
+            self._handover_ended.clear()
         return None, 0.5
+
+    def _end_handover(self) -> None:
+        self.handing_over = False
+        self._handover_ended.set()
 
     def stop_draining(self) -> None:
         self._stopping.set()

@@ -210,19 +210,18 @@ class Spool:
     async def drain(
         self, publish: Callable[[list[SpoolRecord]], Awaitable[None]], batch: int = 500
     ) -> int:
-        """Publish everything spooled so far, oldest first; returns how many were published.
+        """Publish everything spooled before the call, oldest first; returns how many were
+        published. Records appended meanwhile wait for the next call, so a call ends even
+        while appends go on.
 
         `publish` must return only when the batch is durable elsewhere. When it raises, the
         records from that batch on stay in the spool for the next call."""
         done = 0
-        while True:
-            async with self._write_lock:
-                if len(self._segments) == 1 and self._segments[0].records:
-                    await self._rotate_locked()
-                sealed = self._segments[:-1]
-            if not sealed:
-                return done
-            segment = sealed[0]
+        async with self._write_lock:
+            if self._segments and self._segments[-1].records:
+                await self._rotate_locked()
+            sealed = self._segments[:-1]
+        for segment in sealed:
             records = await asyncio.to_thread(read_segment, segment.path)
             for start in range(segment.drained, len(records), batch):
                 chunk = records[start : start + batch]
@@ -234,6 +233,7 @@ class Spool:
             await asyncio.to_thread(segment.path.unlink)
             self._segments.remove(segment)
             self._bytes -= segment.size
+        return done
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -15,13 +17,28 @@ else:
     Ident = str | int
 
 
-def ident_fields(cls: type[msgspec.Struct]) -> tuple[str, ...]:
-    return tuple(f.name for f in msgspec.structs.fields(cls) if f.type == (str | int))
+class IdentFields:
+    """The `Ident` fields of a Struct, and a C-level getter of their values."""
+
+    __slots__ = ("names", "values")
+
+    def __init__(self, cls: type[msgspec.Struct]) -> None:
+        self.names = tuple(f.name for f in msgspec.structs.fields(cls) if f.type == (str | int))
+        # attrgetter of several names returns a tuple; of one, the value: keep it a tuple.
+        getter = operator.attrgetter(*self.names, *self.names[:1])
+        self.values: Callable[[msgspec.Struct], tuple[object, ...]] = getter
 
 
-def stringify_idents(struct: msgspec.Struct, names: tuple[str, ...]) -> None:
+def ident_fields(cls: type[msgspec.Struct]) -> IdentFields:
+    return IdentFields(cls)
+
+
+def stringify_idents(struct: msgspec.Struct, idents: IdentFields) -> None:
     """Call from `__post_init__` (works on frozen Structs)."""
-    for name in names:
+    # Runs for every callback decoded: one pass in C finds whether any number came at all.
+    if int not in map(type, idents.values(struct)):
+        return
+    for name in idents.names:
         value = getattr(struct, name)
         if type(value) is int:
             force_setattr(struct, name, str(value))

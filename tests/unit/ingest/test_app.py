@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -290,3 +291,43 @@ async def test_the_drainer_yields_while_an_append_is_still_being_written(tmp_pat
     writer.stop_draining()
     await asyncio.wait_for(drainer, 2)
     await spool.close()
+
+
+async def test_the_spool_hands_over_to_kafka_under_sustained_traffic(tmp_path: Path) -> None:
+    """Events keep arriving while the spool drains: new ones must not keep the spool from
+    ever emptying (every event would go through the spool for as long as traffic lasts)."""
+    spool = Spool(tmp_path, max_bytes=1 << 24)
+    spool.open()
+    producer = FakeProducer()
+    writer = DurableWriter(producer, spool, ack_timeout=1.0)
+    writer.spooling = True  # as after an outage
+    for index in range(200):
+        await writer.write("raw", b"k", f"old-{index}".encode(), [])
+    stop = asyncio.Event()
+    where: list[str] = []
+
+    async def client(name: int) -> None:
+        for index in itertools.count():
+            if stop.is_set():
+                return
+            where.append(await writer.write("raw", b"k", f"new-{name}-{index}".encode(), []))
+            await asyncio.sleep(0)  # the fake acknowledges at once: a real ack yields
+
+    clients = [asyncio.create_task(client(n)) for n in range(16)]
+    drainer = asyncio.create_task(writer.drain_forever(idle=0.05))
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if not writer.spooling:
+            break
+    handed_over = not writer.spooling
+    await asyncio.sleep(0.2)
+    stop.set()
+    await asyncio.gather(*clients)
+    writer.stop_draining()
+    await asyncio.wait_for(drainer, 5)
+    await spool.close()
+    assert handed_over, f"still spooling after 5 s of traffic ({where.count('spool')} spooled)"
+    assert where[-1] == "kafka"
+    sent = [s.value for s in producer.sent]
+    assert sent[:200] == [f"old-{i}".encode() for i in range(200)], "the spool goes first"
+    assert len(sent) == len(set(sent)) == 200 + len(where)
