@@ -134,6 +134,8 @@ class RdkafkaProducer:
             self._producer.poll(0)
             await asyncio.sleep(0.01)
         self._producer.poll(0)
+        if self._poller is not None:  # reports still due will never come now
+            self._poller.cancel()
 
 
 def _publish_error(err: RdKafkaError) -> PublishError:

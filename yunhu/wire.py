@@ -36,9 +36,9 @@ def ident_fields(cls: type[msgspec.Struct]) -> IdentFields:
 def stringify_idents(struct: msgspec.Struct, idents: IdentFields) -> None:
     """Call from `__post_init__` (works on frozen Structs)."""
     # Runs for every callback decoded: one pass in C finds whether any number came at all.
-    if int not in map(type, idents.values(struct)):
+    values = idents.values(struct)
+    if int not in map(type, values):
         return
-    for name in idents.names:
-        value = getattr(struct, name)
+    for name, value in zip(idents.names, values, strict=False):
         if type(value) is int:
             force_setattr(struct, name, str(value))
