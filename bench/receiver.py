@@ -138,6 +138,16 @@ async def _create(settings: StackSettings, topics: Topics) -> None:
         await admin.close()
 
 
+async def _delete(settings: StackSettings, topics: Topics) -> None:
+    """A broker piling up benchmark topics slows down (and so would the next run)."""
+    admin = admin_client(settings.kafka_settings())
+    await admin.start()
+    try:
+        await admin.delete_topics(list(topics.all()))
+    finally:
+        await admin.close()
+
+
 def run(
     seconds: int, connections: int, rounds: int, only: set[str] | None = None
 ) -> list[list[Result]]:
@@ -148,6 +158,23 @@ def run(
     suffix = f"bench-{uuid.uuid4().hex[:8]}"
     topics = Topics.with_suffix(suffix)
     asyncio.run(_create(settings, topics))
+    try:
+        return _rounds(
+            settings, suffix, rounds, seconds=seconds, connections=connections, only=only
+        )
+    finally:
+        asyncio.run(_delete(settings, topics))
+
+
+def _rounds(
+    settings: StackSettings,
+    suffix: str,
+    rounds: int,
+    *,
+    seconds: int,
+    connections: int,
+    only: set[str] | None,
+) -> list[list[Result]]:
     tenant = sim_tenants()["9024"]
     path = f"/callbacks/9024/callstate?key={tenant.callback_key}"
     python = sys.executable
