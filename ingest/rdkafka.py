@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any, Final, cast
 
 from confluent_kafka import KafkaError as RdKafkaError
@@ -20,6 +21,8 @@ from confluent_kafka import KafkaException, Message, Producer
 
 from common.config import KafkaSettings
 from ingest.durable import PublishError
+
+log = logging.getLogger(__name__)
 
 POLL_EVERY: Final = 0.001
 IDLE_POLL_EVERY: Final = 0.5  # serves librdkafka's log lines and late reports when idle
@@ -56,10 +59,19 @@ def rdkafka_config(
 
 
 class RdkafkaProducer:
-    """`send()` queues a record and returns a future resolved by its delivery report."""
+    """`send()` queues a record and returns a future resolved by its delivery report.
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self._producer = Producer(config)
+    A fatal error (an idempotent producer whose sequence the broker lost, say) makes
+    librdkafka's producer refuse everything from then on; the next `send()` then builds
+    a new one, so the receiver spools only the records the old one failed."""
+
+    def __init__(
+        self, config: dict[str, Any], factory: Callable[[dict[str, Any]], Producer] = Producer
+    ) -> None:
+        self._config = config
+        self._factory = factory
+        self._producer = factory(config)
+        self._fatal = False
         self._outstanding = 0
         self._poller: asyncio.Task[None] | None = None
         self._idle_poller: asyncio.Task[None] | None = None
@@ -82,6 +94,8 @@ class RdkafkaProducer:
     ) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
+        if self._fatal:
+            self._replace()
         try:
             self._producer.produce(
                 topic,
@@ -93,6 +107,7 @@ class RdkafkaProducer:
         except BufferError as err:  # librdkafka's queue is full: Kafka is not keeping up
             raise PublishError(f"producer queue full: {err}", retriable=True) from err
         except KafkaException as err:
+            self._fatal = self._fatal or err.args[0].fatal()
             raise _publish_error(err.args[0]) from err
         self._outstanding += 1
         if self._poller is None:
@@ -103,6 +118,8 @@ class RdkafkaProducer:
         self, future: asyncio.Future[None], err: RdKafkaError | None, _msg: Message
     ) -> None:
         self._outstanding -= 1
+        if err is not None and err.fatal():
+            self._fatal = True
         if future.done():  # the writer stopped waiting (timeout): nothing to tell
             return
         if err is None:
@@ -110,12 +127,19 @@ class RdkafkaProducer:
         else:
             future.set_exception(_publish_error(err))
 
+    def _replace(self) -> None:
+        log.error("kafka producer hit a fatal error; starting a new one")
+        old = self._producer
+        old.purge()  # its queued records can never be delivered: report them failed now
+        old.poll(0)
+        self._producer = self._factory(self._config)
+        self._fatal = False
+
     async def _poll(self) -> None:
-        poll = self._producer.poll
         try:
             while self._outstanding > 0:
                 await asyncio.sleep(POLL_EVERY)
-                poll(0)
+                self._producer.poll(0)
         finally:
             self._poller = None
 

@@ -1,7 +1,15 @@
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError
+
 from common.config import KafkaSettings
-from ingest.rdkafka import rdkafka_config
+from ingest.durable import PublishError
+from ingest.rdkafka import RdkafkaProducer, rdkafka_config
 
 
 def test_the_producer_is_idempotent_acks_all_and_places_keys_as_the_java_client() -> None:
@@ -31,3 +39,66 @@ def test_sasl_and_tls_settings_carry_over() -> None:
         "p",
     )
     assert config["ssl.ca.location"] == "/ca.pem"
+
+
+class FakeRdkafka:
+    """librdkafka's producer as the receiver uses it: reports are served by `poll`."""
+
+    def __init__(self, config: dict[str, Any], fail_with: KafkaError | None = None) -> None:
+        self.fail_with = fail_with
+        self.reports: list[Callable[[], None]] = []
+        self.produced: list[bytes] = []
+        self.purged = False
+
+    def produce(
+        self, topic: str, value: bytes, key: bytes | None, *, headers: Any, on_delivery: Any
+    ) -> None:
+        self.produced.append(value)
+        self.reports.append(lambda: on_delivery(self.fail_with, None))
+
+    def poll(self, timeout: float) -> int:
+        served, self.reports = self.reports, []
+        for report in served:
+            report()
+        return len(served)
+
+    def purge(self) -> None:
+        self.purged = True
+
+    def __len__(self) -> int:
+        return len(self.reports)
+
+
+async def test_after_a_fatal_error_the_next_send_uses_a_new_producer() -> None:
+    built: list[FakeRdkafka] = []
+
+    def factory(config: dict[str, Any]) -> Any:
+        fatal = KafkaError(KafkaError._FATAL, "sequence lost", fatal=True)
+        built.append(FakeRdkafka(config, fail_with=fatal if not built else None))
+        return built[-1]
+
+    producer = RdkafkaProducer({"bootstrap.servers": "k:9092"}, factory=factory)
+    with pytest.raises(PublishError) as failed:
+        await asyncio.wait_for(producer.send("raw", b"first"), 1)
+    assert failed.value.retriable is False
+    await asyncio.wait_for(producer.send("raw", b"second"), 1)  # acknowledged
+    assert [p.produced for p in built] == [[b"first"], [b"second"]]
+    assert built[0].purged
+    await producer.stop(within=1)
+
+
+async def test_a_retriable_delivery_error_keeps_the_producer() -> None:
+    built: list[FakeRdkafka] = []
+
+    def factory(config: dict[str, Any]) -> Any:
+        timed_out = KafkaError(KafkaError._MSG_TIMED_OUT, "timed out", retriable=True)
+        built.append(FakeRdkafka(config, fail_with=timed_out))
+        return built[-1]
+
+    producer = RdkafkaProducer({}, factory=factory)
+    for value in [b"a", b"b"]:
+        with pytest.raises(PublishError) as failed:
+            await asyncio.wait_for(producer.send("raw", value), 1)
+        assert failed.value.retriable is True
+    assert len(built) == 1
+    await producer.stop(within=1)
