@@ -141,6 +141,14 @@ async def _rounds(
         f"(range {min(ratios):.2f}-{max(ratios):.2f}), {rate['enrich'] / rate['raw pipe']:.2f}x "
         "of the median rates (target >= 0.8x)"
     )
+    # When both pipes are bound by their own CPU, their throughput ratio tends to this.
+    cpu_ratios = [
+        r / e for (_, r), (_, e) in zip(results["raw pipe"], results["enrich"], strict=True)
+    ]
+    lines.append(
+        f"raw pipe CPU per record / enrich CPU per record: {statistics.median(cpu_ratios):.2f}x "
+        f"median of the rounds (range {min(cpu_ratios):.2f}-{max(cpu_ratios):.2f})"
+    )
     return "\n".join(lines)
 
 
