@@ -18,11 +18,10 @@ import msgspec
 
 from callstream.stack import Stack, StackSettings
 from common.config import KafkaSettings
-from common.kafka import admin_client
 from common.topics import Topics
 from processors.enrich.service import EnrichSettings, pipe
 from processors.runtime import Output, TransactionalPipe
-from tests.support.delivery import create_topics
+from tests.support.delivery import create_topics, delete_topics
 from tests.support.raw import publish_raw, simulated_callbacks
 
 
@@ -101,12 +100,7 @@ async def run(kafka: KafkaSettings, calls: int, rounds: int) -> str:
     try:
         return await _rounds(kafka, topics, calls, rounds, created)
     finally:
-        admin = admin_client(kafka)
-        await admin.start()
-        try:
-            await admin.delete_topics(created)
-        finally:
-            await admin.close()
+        await delete_topics(kafka, created)
 
 
 async def _rounds(

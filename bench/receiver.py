@@ -28,8 +28,8 @@ from pathlib import Path
 import aiohttp
 
 from callstream.stack import Stack, StackSettings
-from common.kafka import TopicSpec, admin_client, ensure_topics
 from common.topics import Topics
+from tests.support.delivery import create_topics, delete_topics
 from tests.support.ports import free_port
 from tests.support.sim import TENANTS_TOML, sim_tenants
 
@@ -129,25 +129,6 @@ def measure(
     return Result(name, requests, rps, p50, p99, cpu / max(requests, 1), errors)
 
 
-async def _create(settings: StackSettings, topics: Topics) -> None:
-    admin = admin_client(settings.kafka_settings())
-    await admin.start()
-    try:
-        await ensure_topics(admin, [TopicSpec(t, 6) for t in topics.all()])
-    finally:
-        await admin.close()
-
-
-async def _delete(settings: StackSettings, topics: Topics) -> None:
-    """A broker piling up benchmark topics slows down (and so would the next run)."""
-    admin = admin_client(settings.kafka_settings())
-    await admin.start()
-    try:
-        await admin.delete_topics(list(topics.all()))
-    finally:
-        await admin.close()
-
-
 def run(
     seconds: int, connections: int, rounds: int, only: set[str] | None = None
 ) -> list[list[Result]]:
@@ -157,13 +138,14 @@ def run(
     Stack(settings).up()
     suffix = f"bench-{uuid.uuid4().hex[:8]}"
     topics = Topics.with_suffix(suffix)
-    asyncio.run(_create(settings, topics))
+    kafka = settings.kafka_settings()
+    asyncio.run(create_topics(kafka, topics, partitions=6))
     try:
         return _rounds(
             settings, suffix, rounds, seconds=seconds, connections=connections, only=only
         )
     finally:
-        asyncio.run(_delete(settings, topics))
+        asyncio.run(delete_topics(kafka, list(topics.all())))  # a broker piling them up slows
 
 
 def _rounds(

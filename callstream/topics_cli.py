@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from common.config import ConfigError, KafkaSettings
-from common.kafka import admin_client, ensure_topics
+from common.kafka import ensure_topics, kafka_admin
 from common.schemas import render, topic_schemas, write_all
 from common.topic_catalog import TopicSettings, topic_specs, verify_topics
 from common.topics import Topics
@@ -28,13 +28,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 async def _create(kafka: KafkaSettings, topics: Topics, settings: TopicSettings) -> int:
     specs = topic_specs(topics, settings)
-    admin = admin_client(kafka)
-    await admin.start()
-    try:
+    async with kafka_admin(kafka) as admin:
         await ensure_topics(admin, specs)
         problems = await verify_topics(admin, specs)
-    finally:
-        await admin.close()
     for spec in specs:
         print(f"{spec.name}: {spec.partitions} partitions, replication {spec.replication}")
     for line in problems:  # existing topics that differ are reported, never altered
@@ -43,12 +39,8 @@ async def _create(kafka: KafkaSettings, topics: Topics, settings: TopicSettings)
 
 
 async def _verify(kafka: KafkaSettings, topics: Topics, settings: TopicSettings) -> int:
-    admin = admin_client(kafka)
-    await admin.start()
-    try:
+    async with kafka_admin(kafka) as admin:
         problems = await verify_topics(admin, topic_specs(topics, settings))
-    finally:
-        await admin.close()
     for line in problems:
         print(line)
     print("topics: as configured" if not problems else f"topics: {len(problems)} differences")

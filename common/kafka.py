@@ -118,8 +118,15 @@ async def read_records(
     return records
 
 
-def admin_client(settings: KafkaSettings) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(**settings.client_kwargs(), request_timeout_ms=15_000)
+@contextlib.asynccontextmanager
+async def kafka_admin(settings: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on leaving."""
+    admin = AIOKafkaAdminClient(**settings.client_kwargs(), request_timeout_ms=15_000)
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,8 +107,7 @@ class RdkafkaProducer:
         except BufferError as err:  # librdkafka's queue is full: Kafka is not keeping up
             raise PublishError(f"producer queue full: {err}", retriable=True) from err
         except KafkaException as err:
-            self._fatal = self._fatal or err.args[0].fatal()
-            raise _publish_error(err.args[0]) from err
+            raise self._failure(err.args[0]) from err
         self._outstanding += 1
         if self._poller is None:
             self._poller = loop.create_task(self._poll())
@@ -118,14 +117,18 @@ class RdkafkaProducer:
         self, future: asyncio.Future[None], err: RdKafkaError | None, _msg: Message
     ) -> None:
         self._outstanding -= 1
-        if err is not None and err.fatal():
-            self._fatal = True
+        failure = None if err is None else self._failure(err)
         if future.done():  # the writer stopped waiting (timeout): nothing to tell
             return
-        if err is None:
+        if failure is None:
             future.set_result(None)
         else:
-            future.set_exception(_publish_error(err))
+            future.set_exception(failure)
+
+    def _failure(self, err: RdKafkaError) -> PublishError:
+        """The error to raise; a fatal one also retires this producer at the next send."""
+        self._fatal = self._fatal or err.fatal()
+        return PublishError(str(err), retriable=err.retriable() or not err.fatal())
 
     def _replace(self) -> None:
         log.error("kafka producer hit a fatal error; starting a new one")
@@ -160,7 +163,3 @@ class RdkafkaProducer:
         self._producer.poll(0)
         if self._poller is not None:  # reports still due will never come now
             self._poller.cancel()
-
-
-def _publish_error(err: RdKafkaError) -> PublishError:
-    return PublishError(str(err), retriable=err.retriable() or not err.fatal())

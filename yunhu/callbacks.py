@@ -13,7 +13,7 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
-from yunhu.wire import Ident, ident_fields, stringify_idents
+from yunhu.wire import Ident, IdentFields, stringify_idents
 
 Uuid = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
@@ -72,8 +72,8 @@ class Cdr(msgspec.Struct, frozen=True, gc=False):
         stringify_idents(self, _CDR_IDENTS)
 
 
-_CALLSTATE_IDENTS: Final = ident_fields(CallState)
-_CDR_IDENTS: Final = ident_fields(Cdr)
+_CALLSTATE_IDENTS: Final = IdentFields(CallState)
+_CDR_IDENTS: Final = IdentFields(Cdr)
 
 
 class DecodeError(msgspec.Struct, frozen=True, gc=False):

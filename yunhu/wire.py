@@ -29,10 +29,6 @@ class IdentFields:
         self.values: Callable[[msgspec.Struct], tuple[object, ...]] = getter
 
 
-def ident_fields(cls: type[msgspec.Struct]) -> IdentFields:
-    return IdentFields(cls)
-
-
 def stringify_idents(struct: msgspec.Struct, idents: IdentFields) -> None:
     """Call from `__post_init__` (works on frozen Structs)."""
     # Runs for every callback decoded: one pass in C finds whether any number came at all.

@@ -30,7 +30,7 @@ from callstream.stack.errors import StackError
 from callstream.stack.settings import PROJECT_ROOT, StackSettings
 from callstream.stack.stack import Stack
 from common.config import ConfigError, KafkaSettings, S3Settings
-from common.kafka import admin_client, ensure_topics, partitions_of
+from common.kafka import ensure_topics, kafka_admin, partitions_of
 from common.s3 import ensure_bucket, make_client
 from common.topic_catalog import TopicSettings, topic_specs
 from common.topics import Topics
@@ -92,12 +92,8 @@ def _tenants_file(folder: Path, api_url: str) -> Path:
 
 async def _create_topics(kafka: KafkaSettings, topics: Topics) -> dict[TopicPartition, int]:
     """Creates what is missing; returns where every topic ends now (this run starts there)."""
-    admin = admin_client(kafka)
-    await admin.start()
-    try:
+    async with kafka_admin(kafka) as admin:
         await ensure_topics(admin, topic_specs(topics, TopicSettings.from_env(os.environ)))
-    finally:
-        await admin.close()
     consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=None)
     await consumer.start()
     try:

@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from common.config import KafkaSettings
-from common.kafka import admin_client, partitions_of
+from common.kafka import kafka_admin, partitions_of
 
 
 class GroupBusyError(RuntimeError):
@@ -33,9 +33,7 @@ async def live_members(admin: AIOKafkaAdminClient, group: str) -> list[str]:
 async def plan_reset(
     kafka: KafkaSettings, group: str, topics: list[str], to_ms: int, *, force: bool = False
 ) -> list[Move]:
-    admin = admin_client(kafka)
-    await admin.start()
-    try:
+    async with kafka_admin(kafka) as admin:
         members = await live_members(admin, group)
         if members and not force:
             raise GroupBusyError(
@@ -43,8 +41,6 @@ async def plan_reset(
                 "(or --force, which the broker may still refuse)"
             )
         committed = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
     names = topics or sorted({tp.topic for tp in committed})
     if not names:
         raise ValueError(f"group {group} has committed nothing; name the topics with --topic")

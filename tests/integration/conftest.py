@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from common.kafka import TopicSpec, admin_client, ensure_topics
+from common.kafka import TopicSpec, ensure_topics, kafka_admin
 from common.s3 import ensure_bucket, make_client
 from common.topics import Topics
-from tests.support.delivery import new_topics
+from tests.support.delivery import delete_topics, new_topics
 from tests.support.services import Services, real_services
 
 if TYPE_CHECKING:
@@ -35,22 +35,20 @@ def services() -> Iterator[Services]:
 @pytest.fixture
 async def new_topic(services: Services) -> AsyncIterator[TopicFactory]:
     """Creates `name.<uuid>` topics for this test alone and deletes them afterwards."""
-    admin = admin_client(services.kafka)
-    await admin.start()
     created: list[str] = []
+    async with kafka_admin(services.kafka) as admin:
 
-    async def factory(name: str = "test", partitions: int = 3) -> str:
-        topic = f"{name}.{uuid.uuid4().hex[:12]}"
-        await ensure_topics(admin, [TopicSpec(topic, partitions)])
-        created.append(topic)
-        return topic
+        async def factory(name: str = "test", partitions: int = 3) -> str:
+            topic = f"{name}.{uuid.uuid4().hex[:12]}"
+            await ensure_topics(admin, [TopicSpec(topic, partitions)])
+            created.append(topic)
+            return topic
 
-    try:
-        yield factory
-    finally:
-        if created:
-            await admin.delete_topics(created)
-        await admin.close()
+        try:
+            yield factory
+        finally:
+            if created:
+                await admin.delete_topics(created)
 
 
 TopicSetFactory = Callable[[], Awaitable[tuple[str, Topics]]]
@@ -69,12 +67,7 @@ async def topic_set(services: Services) -> AsyncIterator[TopicSetFactory]:
 
     yield factory
     if created:
-        admin = admin_client(services.kafka)
-        await admin.start()
-        try:
-            await admin.delete_topics([name for t in created for name in t.all()])
-        finally:
-            await admin.close()
+        await delete_topics(services.kafka, [name for t in created for name in t.all()])
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.config import KafkaSettings
-from common.kafka import TopicSpec, admin_client, ensure_topics
+from common.kafka import TopicSpec, ensure_topics, kafka_admin
 from common.topics import Topics
 from tests.support.kafka import Record, read_topic
 from yunhu.sim.sentlog import SentEntry, read_sent_log
@@ -24,12 +24,14 @@ async def new_topics(kafka: KafkaSettings, partitions: int = 3) -> tuple[str, To
 
 
 async def create_topics(kafka: KafkaSettings, topics: Topics, partitions: int = 3) -> None:
-    admin = admin_client(kafka)
-    await admin.start()
-    try:
+    async with kafka_admin(kafka) as admin:
         await ensure_topics(admin, [TopicSpec(t, partitions) for t in topics.all()])
-    finally:
-        await admin.close()
+
+
+async def delete_topics(kafka: KafkaSettings, names: list[str]) -> None:
+    """A broker piling up test and benchmark topics slows down: delete them when done."""
+    async with kafka_admin(kafka) as admin:
+        await admin.delete_topics(names)
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Final, TypeVar
 import msgspec
 
 from yunhu.api.errors import ApiError, ProtocolError
-from yunhu.wire import Ident, ident_fields, stringify_idents
+from yunhu.wire import Ident, IdentFields, stringify_idents
 
 T = TypeVar("T")
 
@@ -51,7 +51,7 @@ class RecordFileResult(msgspec.Struct, frozen=True, gc=False):
     expiredtime: str = ""
 
 
-_LOGIN_IDENTS: Final = ident_fields(LoginResult)
+_LOGIN_IDENTS: Final = IdentFields(LoginResult)
 _ENVELOPE: Final = msgspec.json.Decoder(Envelope, strict=False)
 _DATA: Final = msgspec.json.Decoder(Data, strict=False)
 LOGIN_RESULT: Final = msgspec.json.Decoder(LoginResult, strict=False)

@@ -8,7 +8,7 @@ from subprocess import CompletedProcess
 
 import pytest
 
-from common.kafka import admin_client
+from common.kafka import kafka_admin
 from common.topics import Topics
 from tests.support.processes import run_callstream
 from tests.support.services import Services
@@ -18,13 +18,9 @@ from tests.support.services import Services
 async def suffix(services: Services) -> AsyncIterator[str]:
     suffix = uuid.uuid4().hex[:10]
     yield suffix
-    admin = admin_client(services.kafka)
-    await admin.start()
-    try:
+    async with kafka_admin(services.kafka) as admin:
         existing = set(await admin.list_topics())
         await admin.delete_topics([t for t in Topics.with_suffix(suffix).all() if t in existing])
-    finally:
-        await admin.close()
 
 
 def _topics(services: Services, suffix: str, *args: str, **env: str) -> CompletedProcess[str]:

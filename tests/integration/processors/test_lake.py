@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from callstream.lake_cli import s3_put
 from common.config import S3Settings
-from common.kafka import admin_client
+from common.kafka import kafka_admin
 from common.topics import Topics
 from processors.lake.lines import decode_lines
 from processors.lake.service import LakeSettings, lake_service
@@ -30,9 +30,10 @@ async def _archive(services: Services, s3: S3Settings, topics: Topics, expected:
     group = f"lake-{uuid.uuid4().hex}"
     settings = LakeSettings(group_id=group, prefix=s3.prefix, flush_seconds=0.5)
     stop = asyncio.Event()
-    admin = admin_client(services.kafka)
-    await admin.start()
-    async with lake_service(services.kafka, topics, s3_put(s3), settings) as lake:
+    async with (
+        kafka_admin(services.kafka) as admin,
+        lake_service(services.kafka, topics, s3_put(s3), settings) as lake,
+    ):
         task = asyncio.create_task(lake.run(stop))
         try:
             async with asyncio.timeout(60):
@@ -44,7 +45,6 @@ async def _archive(services: Services, s3: S3Settings, topics: Topics, expected:
         finally:
             stop.set()
             await task
-            await admin.close()
 
 
 def _objects(client: S3Client, s3: S3Settings) -> dict[str, bytes]:

@@ -8,7 +8,7 @@ import uuid
 
 import msgspec
 
-from common.kafka import admin_client, durable_producer
+from common.kafka import durable_producer, kafka_admin
 from common.records import CdrRecord
 from common.topics import Header
 from processors.replay.publish import REPLAY, REPLAY_SOURCE
@@ -108,12 +108,8 @@ async def test_a_group_reset_makes_enrich_reprocess_without_duplicates(
 
 
 async def _committed(services: Services, group: str) -> int:
-    admin = admin_client(services.kafka)
-    await admin.start()
-    try:
+    async with kafka_admin(services.kafka) as admin:
         return sum(o.offset for o in (await admin.list_consumer_group_offsets(group)).values())
-    finally:
-        await admin.close()
 
 
 async def test_a_fixed_dead_letter_is_re_injected_and_a_bad_one_stays(
