@@ -4,70 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import os
-import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Final
 
-import msgspec
 from aiohttp import web
 
 from common.config import KafkaSettings
-from common.topics import RAW_SCHEMA_VERSION, Header, Topics
-from ingest.auth import Authenticator, SourceResolver
+from common.topics import Topics
+from ingest.accept import Answer, Ingest, accept, admit, callback_kind, error
 from ingest.durable import DurableWriter, Producer, PublishError
-from ingest.metrics import UNKNOWN, IngestMetrics
 from ingest.openapi import OPENAPI
 from ingest.rdkafka import RdkafkaProducer, rdkafka_config
 from ingest.settings import IngestSettings
-from ingest.spool import Spool, SpoolFullError
-from yunhu.callbacks import CallbackKind, DecodeError, decode
+from ingest.spool import Spool
 from yunhu.tenants import Tenant
 
 log = logging.getLogger(__name__)
 
-_JSON: Final = msgspec.json.Encoder()
-OK_BODY: Final = b'{"status":"ok"}'
 JSON_CONTENT: Final = {"Content-Type": "application/json"}
-SERVICE: Final = b"ingest"
-
-
-@dataclass
-class Ingest:
-    """Everything a callback needs; built once per app, handed to handlers via `INGEST`."""
-
-    settings: IngestSettings
-    tenants: dict[str, Tenant]
-    topics: Topics
-    writer: DurableWriter
-    metrics: IngestMetrics = field(default_factory=IngestMetrics)
-    closing: bool = False
-    in_flight: int = 0
-
-    def __post_init__(self) -> None:
-        # Event ids: a random per-process prefix and a counter (os.urandom per request is
-        # a system call; this is unique across processes and restarts all the same).
-        self._id_prefix = os.urandom(8).hex()
-        self._id_counter = itertools.count()
-        self.auth = Authenticator(self.tenants)
-        self.sources = SourceResolver(self.settings.trusted_proxies)
-        self.retry_after = {"Retry-After": str(self.settings.retry_after)}
-        self.metrics.watch(self.writer)
-
-    def next_event_id(self) -> bytes:
-        return f"{self._id_prefix}{next(self._id_counter):016x}".encode()
-
-
 INGEST: Final = web.AppKey("ingest", Ingest)
 
 
-def _error(status: int, error: str, **extra: str) -> web.Response:
-    return web.Response(
-        status=status, body=_JSON.encode({"error": error, **extra}), content_type="application/json"
-    )
+def response(ingest: Ingest, answer: Answer) -> web.Response:
+    headers = JSON_CONTENT
+    if answer.retry_after:
+        headers = {**JSON_CONTENT, "Retry-After": str(ingest.settings.retry_after)}
+    return web.Response(status=answer.status, body=answer.body, headers=headers)
 
 
 async def callback(request: web.Request) -> web.Response:
@@ -77,90 +40,30 @@ async def callback(request: web.Request) -> web.Response:
 
 
 async def handle_callback(
-    ingest: Ingest, request: web.BaseRequest, code: str, kind_name: str
+    ingest: Ingest, request: web.BaseRequest, tenant: str, kind_name: str
 ) -> web.Response:
-    if ingest.closing:
-        return _error(503, "shutting down", retry="later")
-    if ingest.in_flight >= ingest.settings.max_in_flight:
-        return _unavailable(ingest, "busy")[1]
-    kind: CallbackKind = "cdr" if kind_name == "cdr" else "callstate"
+    kind = callback_kind(kind_name)
     source = ingest.sources.resolve(request.remote, request.headers.get("X-Forwarded-For"))
-    denied = ingest.auth.check(code, request.query.get("key"), source)
-    if denied is not None:
-        tenant = code if code in ingest.tenants else UNKNOWN
-        ingest.metrics.auth_failures.labels(denied.reason).inc()
-        ingest.metrics.count_request(tenant, kind, denied.status)
-        return _error(denied.status, denied.reason)
-    ingest.in_flight += 1
-    try:
-        status, response = await _durable(ingest, request, code, kind, source)
-    finally:
-        ingest.in_flight -= 1
-    ingest.metrics.count_request(code, kind, status)
-    return response
+    refused = admit(ingest, tenant, kind, request.query.get("key"), source)
+    if refused is not None:
+        return response(ingest, refused)
+    content_type = request.headers.get("Content-Type", "").encode()
+    body = _read_body(ingest.settings, request)
+    answer = await accept(ingest, tenant, kind, source=source, content_type=content_type, body=body)
+    return response(ingest, answer)
 
 
-async def _read_body(settings: IngestSettings, request: web.BaseRequest) -> bytes | web.Response:
+async def _read_body(settings: IngestSettings, request: web.BaseRequest) -> bytes | Answer:
     length = request.content_length
     if length is not None and length > settings.body_limit:
-        return _error(413, "body too large", limit=str(settings.body_limit))
+        return error(413, "body too large", limit=str(settings.body_limit))
     try:
         body = await request.read()  # aiohttp inflates gzip, bounded by client_max_size
     except web.HTTPRequestEntityTooLarge:
-        return _error(413, "body too large", limit=str(settings.decompressed_limit))
+        return error(413, "body too large", limit=str(settings.decompressed_limit))
     if len(body) > settings.body_limit and "Content-Encoding" not in request.headers:
-        return _error(413, "body too large", limit=str(settings.body_limit))
+        return error(413, "body too large", limit=str(settings.body_limit))
     return body
-
-
-def _unavailable(ingest: Ingest, error: str) -> tuple[int, web.Response]:
-    response = _error(503, error)
-    response.headers.update(ingest.retry_after)
-    return 503, response
-
-
-async def _durable(
-    ingest: Ingest, request: web.BaseRequest, code: str, kind: CallbackKind, source: str
-) -> tuple[int, web.Response]:
-    body = await _read_body(ingest.settings, request)
-    if isinstance(body, web.Response):
-        return body.status, body
-
-    event = decode(kind, body)
-    headers = [
-        (Header.TENANT, code.encode()),
-        (Header.KIND, kind.encode()),
-        (Header.RECEIVED_AT, str(time.time_ns() // 1_000_000).encode()),
-        (Header.SOURCE, source.encode()),
-        (Header.CONTENT_TYPE, request.headers.get("Content-Type", "").encode()),
-        (Header.EVENT_ID, ingest.next_event_id()),
-        (Header.SCHEMA_VERSION, RAW_SCHEMA_VERSION),
-    ]
-    if isinstance(event, DecodeError):
-        topic, key = ingest.topics.deadletter, None
-        headers += [
-            (Header.DLQ_REASON, event.reason.encode()),
-            (Header.DLQ_DETAIL, event.detail.encode()),
-            (Header.DLQ_SERVICE, SERVICE),
-            (Header.DLQ_SOURCE_TOPIC, ingest.topics.raw(kind).encode()),
-        ]
-    else:
-        topic, key = ingest.topics.raw(kind), event.uuid.encode()
-
-    started = time.perf_counter()
-    try:
-        where = await ingest.writer.write(topic, key, body, headers)
-    except SpoolFullError:
-        return _unavailable(ingest, "cannot store more events now")
-    except OSError:
-        log.exception("spool write failed")
-        return _unavailable(ingest, "cannot store events now")
-    ingest.metrics.observe_publish(where, time.perf_counter() - started)
-
-    if isinstance(event, DecodeError):
-        ingest.metrics.deadletters.labels(code, kind, event.reason).inc()
-        return 400, _error(400, "invalid callback", reason=event.reason, detail=event.detail)
-    return 200, web.Response(body=OK_BODY, headers=JSON_CONTENT)
 
 
 async def healthz(request: web.Request) -> web.Response:
