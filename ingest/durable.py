@@ -75,24 +75,48 @@ class DurableWriter:
         if self.handing_over:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._handover_ended.wait(), self.ack_timeout)
-        if not self.spooling and self.producer is not None:
+        future = self.send(topic, key, value, headers)
+        if future is not None:
             try:
-                future = self.producer.send(topic, value, key=key, headers=headers)
-                self._waiting.append((time.monotonic() + self.ack_timeout, future))
                 await future
-            except (PublishError, TimeoutError) as err:
-                if not self.spooling:
-                    log.warning("kafka did not acknowledge in time, spooling: %r", err)
-                self.spooling = True
-                self.abandoned_sends += 1
-            except Exception:
-                log.exception("publishing failed unexpectedly; spooling")
-                self.spooling = True
-                self.abandoned_sends += 1
+            except Exception as err:  # noqa: BLE001 - whatever it was, the spool keeps the event
+                self.kafka_failed(err)
             else:
                 return "kafka"
-        await self.spool.append(SpoolRecord(topic, key, value, headers, time.time()))
+        await self.spool_append(topic, key, value, headers)
         return "spool"
+
+    def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[Any] | None:
+        """Kafka's acknowledgement to wait for, or None when the event must go to the spool
+        (spooling, handing over, no producer yet, or the producer refused it at once).
+
+        A failed acknowledgement must be reported with `kafka_failed`; `write` does all of it.
+        """
+        if self.spooling or self.handing_over or self.producer is None:
+            return None
+        try:
+            future = self.producer.send(topic, value, key=key, headers=headers)
+        except Exception as err:  # noqa: BLE001 - whatever it was, the spool keeps the event
+            self.kafka_failed(err)
+            return None
+        self._waiting.append((time.monotonic() + self.ack_timeout, future))
+        return future
+
+    def kafka_failed(self, err: BaseException) -> None:
+        """Kafka did not take an event in time: new events go to the spool until it drains."""
+        if not isinstance(err, (PublishError, TimeoutError)):
+            log.error("publishing failed unexpectedly; spooling", exc_info=err)
+        elif not self.spooling:
+            log.warning("kafka did not acknowledge in time, spooling: %r", err)
+        self.spooling = True
+        self.abandoned_sends += 1
+
+    async def spool_append(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        await self.spool.append(SpoolRecord(topic, key, value, headers, time.time()))
 
     async def expire_forever(self, every: float = 0.05) -> None:
         """Fails acknowledgements that took longer than `ack_timeout` with TimeoutError.
