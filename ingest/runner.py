@@ -1,10 +1,11 @@
-"""Serves the receiver's app, with callback POSTs handed straight to their handler.
+"""Serves the receiver's app behind the callback fast path (`ingest.fastpath`).
 
-aiohttp's router resolves a dynamic resource, builds and freezes a match-info object and
-runs the app's response signals for every request: about a tenth of the receiver's CPU
-per callback. The callback paths are matched here by one regular expression instead;
-every other request (probes, metrics, OpenAPI, wrong methods and paths) goes through the
-app and its router as usual.
+Connections the fast path hands to aiohttp still skip the router for callback POSTs (a
+gzipped or chunked callback, say): aiohttp's router resolves a dynamic resource, builds
+and freezes a match-info object and runs the app's response signals for every request.
+The callback paths are matched here by one regular expression instead; every other
+request (probes, metrics, OpenAPI, wrong methods and paths) goes through the app and its
+router as usual.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Final
 from aiohttp import web
 
 from ingest.app import INGEST, handle_callback
+from ingest.fastpath import CallbackServer
 
 CALLBACK_PATH: Final = re.compile(r"/callbacks/([^/]+)/(callstate|cdr)")
 
@@ -24,9 +26,9 @@ Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 class IngestRunner(web.AppRunner):
     async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        server.request_handler = dispatcher(self.app, server.request_handler)
-        return server
+        routed = await super()._make_server()
+        routed.request_handler = dispatcher(self.app, routed.request_handler)
+        return CallbackServer(routed, self.app[INGEST])
 
 
 def dispatcher(app: web.Application, routed: Handler) -> Handler:
