@@ -123,12 +123,8 @@ class CallbackProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._activity += 1
         if self._event is not None or self._buffer:
-            self._buffer += data
-            if self._event is not None:
-                if len(self._buffer) > self._buffer_limit and not self._paused:
-                    self._pause(True)
-                return
-            if len(self._buffer) < self._wanted:
+            self._keep(data)
+            if self._event is not None or len(self._buffer) < self._wanted:
                 return
             data = bytes(self._buffer)
             self._buffer.clear()
@@ -153,7 +149,15 @@ class CallbackProtocol(asyncio.Protocol):
                 self._close_after = True
                 self._answer(INTERNAL_ERROR)
                 return
+        self._keep(data)
+
+    def _keep(self, data: bytes) -> None:
+        """Holds bytes for later. While a request is being answered, reading pauses once
+        the buffer passes its bound (`_finish` resumes it); otherwise the buffer holds at
+        most one incomplete request, which `head.parse` bounds."""
         self._buffer += data
+        if self._event is not None and not self._paused and len(self._buffer) > self._buffer_limit:
+            self._pause(True)
 
     def _begin(self, request: head.Request) -> None:
         ingest = self._ingest

@@ -7,6 +7,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from common.topics import Topics
 from ingest.app import INGEST, build_app
+from ingest.fastpath import CallbackProtocol, CallbackServer
 from ingest.runner import IngestRunner, dispatcher
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
@@ -44,11 +45,13 @@ async def test_callback_posts_skip_the_router_and_the_rest_go_through_it(tmp_pat
         assert response.status == 299, (method, path)
 
 
-async def test_the_runner_serves_through_the_dispatcher(tmp_path: Path) -> None:
+async def test_the_runner_serves_the_fast_path_then_the_dispatcher(tmp_path: Path) -> None:
     runner = IngestRunner(_app(tmp_path))
     await runner.setup()
     try:
-        assert runner.server is not None
-        assert runner.server.request_handler.__qualname__ == "dispatcher.<locals>.dispatch"
+        server = runner.server
+        assert isinstance(server, CallbackServer)
+        assert isinstance(server(), CallbackProtocol)  # each connection starts on the fast path
+        assert server.routed.request_handler.__qualname__ == "dispatcher.<locals>.dispatch"
     finally:
         await runner.cleanup()
