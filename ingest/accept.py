@@ -69,6 +69,7 @@ class Ingest:
         self.auth = Authenticator(self.tenants)
         self.sources = SourceResolver(self.settings.trusted_proxies)
         self.metrics.watch(self.writer)
+        self.metrics.in_flight.set_function(lambda: self.in_flight)
 
     def next_event_id(self) -> bytes:
         return f"{self._id_prefix}{next(self._id_counter):016x}".encode()

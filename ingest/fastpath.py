@@ -234,9 +234,9 @@ class CallbackProtocol(asyncio.Protocol):
         transport = self._transport
         if transport is None:
             return
-        self._forget()
-        if self._paused:
+        if self._paused:  # aiohttp's protocol expects a reading transport
             self._pause(False)
+        self._forget()
         handler: RequestHandler = self._server.routed()
         transport.set_protocol(handler)
         handler.connection_made(transport)

@@ -207,6 +207,10 @@ async def test_bytes_arriving_while_one_is_answered_are_bounded_then_served(
     assert 0 < len(connection._buffer) <= limit + 256 * 1024  # one read past it
     assert connection._paused
     assert len(served.producer.sent) == 1
+    probe_reader, probe_writer = await served.connect()
+    probe_writer.write(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+    assert b"\ncallstream_ingest_in_flight 1.0\n" in (await read_response(probe_reader))[2]
+    probe_writer.close()
 
     served.producer.release()
     answers = [await read_response(reader) for _ in requests]
