@@ -18,7 +18,7 @@ class IngestSettings:
     decompressed_limit: int = 256 * 1024
     max_in_flight: int = 1024
     ack_timeout: float = 5.0  # how long Kafka may take before an event goes to the spool
-    linger_ms: float = 2.0  # how long the producer gathers records into a batch
+    linger_ms: float = 1.0  # how long the producer gathers records into a batch
     spool_dir: Path = Path("spool")
     spool_max_bytes: int = 1 << 30
     trusted_proxies: tuple[str, ...] = ()
