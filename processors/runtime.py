@@ -36,7 +36,10 @@ class Output:
 
 
 class BatchHooks(Protocol):
-    """Told whether the batch's transaction committed or was rolled back."""
+    """Follows the batches: one is `started` before its records are transformed; each
+    `committed` is the oldest started one's; `aborted` drops every batch not committed."""
+
+    def started(self) -> None: ...
 
     def committed(self) -> None: ...
 
@@ -76,20 +79,42 @@ class PipeMetrics:
 
 
 class RevokeAfterBatch(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Rebalance listener: partitions are given up only between batches."""
+    """Rebalance listener: partitions are given up only between transactions, and a batch
+    transformed before the revocation is never committed (its records are read again)."""
 
     def __init__(self, lock: asyncio.Lock) -> None:
         self.lock = lock
+        self.generation = 0
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        async with self.lock:  # let the batch in flight commit (or abort) first
+        async with self.lock:  # let the transaction in flight commit (or abort) first
+            self.generation += 1
             log.info("partitions revoked", extra={"partitions": [str(tp) for tp in revoked]})
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"partitions": [str(tp) for tp in assigned]})
 
 
+Batch = dict[TopicPartition, list[Any]]
+
+
+class Stale(Exception):
+    """The batch was read before a rebalance: its partitions' positions were reset."""
+
+
+@dataclass
+class InFlight:
+    """A batch whose transaction is running."""
+
+    batch: Batch
+    task: asyncio.Task[None]
+
+
 class TransactionalPipe:
+    """Transforms batch N+1 while batch N's transaction is with the broker: the
+    transform's CPU overlaps the transaction's round trips. Transactions still run one
+    at a time, in order, so the output keeps each key's order."""
+
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
@@ -114,31 +139,35 @@ class TransactionalPipe:
         self.max_records = max_records
         self.lock = asyncio.Lock()
         self.listener = RevokeAfterBatch(self.lock)
+        self._backoff = 0.2
 
     async def run(self, stop: asyncio.Event) -> None:
-        backoff = 0.2
+        """Until `stop` is set; returns once the last batch begun is committed (or not)."""
+        in_flight: InFlight | None = None
         while not stop.is_set():
-            batch = await self.consumer.getmany(timeout_ms=500, max_records=self.max_records)
+            # While a transaction runs, take only what is already fetched.
+            wait_ms = 0 if in_flight is not None else 500
+            batch = await self.consumer.getmany(timeout_ms=wait_ms, max_records=self.max_records)
             if not batch:
+                if in_flight is not None:
+                    await self._settle(in_flight)
+                    in_flight = None
                 await self._export_lag()
                 continue
-            async with self.lock:
-                try:
-                    await self._commit(batch)
-                except KafkaError as err:
-                    if self.hooks is not None:
-                        self.hooks.aborted()
-                    self.metrics.aborts.inc()
-                    log.warning("batch rolled back, will retry: %r", err)
-                    for tp, records in batch.items():
-                        self.consumer.seek(tp, records[0].offset)
-                    await asyncio.sleep(backoff + random.uniform(0, backoff))  # noqa: S311
-                    backoff = min(backoff * 2, 10.0)
-                    continue
-            backoff = 0.2
-            await self._export_lag()
+            generation = self.listener.generation
+            outputs = self._transform(batch)
+            if in_flight is not None and not await self._settle(in_flight, also=batch):
+                in_flight = None
+                continue
+            task = asyncio.create_task(self._transaction(outputs, batch, generation))
+            in_flight = InFlight(batch, task)
+            await asyncio.sleep(0)  # the transaction starts (and sends) before the next transform
+        if in_flight is not None:
+            await self._settle(in_flight)
 
-    async def _commit(self, batch: dict[TopicPartition, list[Any]]) -> None:
+    def _transform(self, batch: Batch) -> list[Output]:
+        if self.hooks is not None:
+            self.hooks.started()
         outputs: list[Output] = []
         for records in batch.values():
             for record in records:
@@ -147,6 +176,50 @@ class TransactionalPipe:
                     outputs.extend(self.transform(record))
                 except Rejected as err:
                     outputs.append(self._dead_letter(record, err))
+        return outputs
+
+    async def _settle(self, in_flight: InFlight, also: Batch | None = None) -> bool:
+        """Waits for `in_flight`'s transaction. If it failed, every batch not committed
+        (it, and `also` if given) is dropped and its partitions rewound; then False."""
+        try:
+            await in_flight.task
+        except (Stale, KafkaError) as err:
+            if self.hooks is not None:
+                self.hooks.aborted()
+            self._rewind([in_flight.batch] if also is None else [also, in_flight.batch])
+            if isinstance(err, Stale):
+                return False
+            self.metrics.aborts.inc()
+            log.warning("batch rolled back, will retry: %r", err)
+            await asyncio.sleep(self._backoff + random.uniform(0, self._backoff))  # noqa: S311
+            self._backoff = min(self._backoff * 2, 10.0)
+            return False
+        self._backoff = 0.2
+        await self._export_lag()
+        return True
+
+    def _rewind(self, batches: list[Batch]) -> None:
+        """Back to each partition's first record not committed: the oldest batch's first
+        (batches are given newest first). Partitions no longer ours are their new owner's."""
+        assigned = self.consumer.assignment()
+        for batch in batches:
+            for tp, records in batch.items():
+                if tp in assigned:
+                    self.consumer.seek(tp, records[0].offset)
+
+    async def _transaction(self, outputs: list[Output], batch: Batch, generation: int) -> None:
+        async with self.lock:
+            if generation != self.listener.generation:
+                raise Stale
+            await self._commit(outputs, batch)
+        if self.hooks is not None:
+            self.hooks.committed()
+        for output in outputs:
+            if output.topic == self.deadletter_topic:
+                self.metrics.deadletters.labels(self.deadletter_topic).inc()
+            self.metrics.produced.labels(output.topic).inc()
+
+    async def _commit(self, outputs: list[Output], batch: Batch) -> None:
         async with self.producer.transaction():
             futures = [
                 await self.producer.send(o.topic, o.value, key=o.key, headers=list(o.headers))
@@ -155,12 +228,6 @@ class TransactionalPipe:
             offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
             await self.producer.send_offsets_to_transaction(offsets, self.group_id)
         await asyncio.gather(*futures)
-        if self.hooks is not None:
-            self.hooks.committed()
-        for output in outputs:
-            if output.topic == self.deadletter_topic:
-                self.metrics.deadletters.labels(self.deadletter_topic).inc()
-            self.metrics.produced.labels(output.topic).inc()
 
     def _dead_letter(self, record: Any, err: Exception) -> Output:
         log.warning(

@@ -1,0 +1,189 @@
+"""TransactionalPipe's batch overlap with fakes: the next batch is transformed while the
+previous one's transaction runs, and a batch that must not commit never does."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError
+
+from processors.enrich.dedupe import Deduper
+from processors.runtime import Output, TransactionalPipe
+
+TP0, TP1 = TopicPartition("raw", 0), TopicPartition("raw", 1)
+
+
+class Record(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+Batch = dict[TopicPartition, list[Record]]
+
+
+def records(tp: TopicPartition, *offsets: int) -> list[Record]:
+    return [Record(tp.topic, tp.partition, o, b"k", b"%d" % o, []) for o in offsets]
+
+
+@dataclass
+class FakeConsumer:
+    batches: deque[dict[TopicPartition, list[Record]]]
+    stop: asyncio.Event
+    seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
+    assigned: set[TopicPartition] = field(default_factory=lambda: {TP0, TP1})
+
+    async def getmany(
+        self, timeout_ms: int, max_records: int
+    ) -> dict[TopicPartition, list[Record]]:
+        if self.batches:
+            return self.batches.popleft()
+        self.stop.set()
+        await asyncio.sleep(0)
+        return {}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return None
+
+
+@dataclass
+class FakeProducer:
+    """Transactions that wait at `gates[n]` (the n-th transaction) and fail if n is in `fail`."""
+
+    gates: dict[int, asyncio.Event] = field(default_factory=dict)
+    fail: set[int] = field(default_factory=set)
+    committed: list[tuple[list[bytes], dict[TopicPartition, int]]] = field(default_factory=list)
+    started: int = 0
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        number = self.started
+        self.started += 1
+        self._values: list[bytes] = []
+        yield
+        gate = self.gates.get(number)
+        if gate is not None:
+            await asyncio.wait_for(gate.wait(), 5)
+        if number in self.fail:
+            raise KafkaConnectionError("broker gone")
+        self.committed.append((self._values, self._offsets))
+
+    async def send(self, topic: str, value: bytes, **_: Any) -> asyncio.Future[None]:
+        self._values.append(value)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    async def send_offsets_to_transaction(
+        self, offsets: dict[TopicPartition, int], group_id: str
+    ) -> None:
+        self._offsets = offsets
+
+
+def pipe(
+    batches: list[dict[TopicPartition, list[Record]]],
+    producer: FakeProducer,
+    on_record: Callable[[Record], None],
+    hooks: Deduper | None = None,
+) -> tuple[TransactionalPipe, FakeConsumer]:
+    consumer = FakeConsumer(deque(batches), asyncio.Event())
+
+    def transform(record: Record) -> list[Output]:
+        on_record(record)
+        if hooks is not None and not hooks.admit(record.value.decode()):
+            return []
+        return [Output("out", record.key, record.value)]
+
+    runner = TransactionalPipe(
+        consumer, producer, group_id="g", service="test", deadletter_topic="dlq",
+        transform=transform, hooks=hooks,
+    )  # fmt: skip
+    return runner, consumer
+
+
+async def test_the_next_batch_is_transformed_while_the_transaction_runs() -> None:
+    second_transformed = asyncio.Event()
+    producer = FakeProducer(gates={0: second_transformed})  # batch 1 commits only after that
+
+    def on_record(record: Record) -> None:
+        if record.offset == 2:
+            second_transformed.set()
+
+    runner, consumer = pipe(
+        [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2)}], producer, on_record
+    )
+    await asyncio.wait_for(runner.run(consumer.stop), 5)
+    assert producer.committed == [([b"0", b"1"], {TP0: 2}), ([b"2"], {TP0: 3})]
+    assert consumer.seeks == []
+
+
+async def test_a_failed_transaction_drops_the_batch_transformed_meanwhile() -> None:
+    second_transformed = asyncio.Event()
+    producer = FakeProducer(gates={0: second_transformed}, fail={0})
+    deduper = Deduper()
+
+    def on_record(record: Record) -> None:
+        if record.offset == 2:
+            second_transformed.set()
+
+    batches = [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2), TP1: records(TP1, 7)}]
+    runner, consumer = pipe(batches, producer, on_record, hooks=deduper)
+    await asyncio.wait_for(runner.run(consumer.stop), 5)
+    assert producer.committed == []
+    # Every partition back to its first record not committed: tp0 to batch 1's first.
+    assert dict(consumer.seeks) == {TP0: 0, TP1: 7}
+    assert consumer.seeks[-1] == (TP0, 0)
+    assert all(deduper.admit(v) for v in ["0", "1", "2", "7"]), "nothing counts as published"
+
+
+async def test_a_batch_read_before_a_revocation_is_not_committed() -> None:
+    second_transformed = asyncio.Event()
+    release = asyncio.Event()
+    producer = FakeProducer(gates={0: release})
+    deduper = Deduper()
+
+    def on_record(record: Record) -> None:
+        if record.offset == 2:
+            second_transformed.set()
+
+    batches = [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2)}]
+    runner, consumer = pipe(batches, producer, on_record, hooks=deduper)
+    running = asyncio.create_task(runner.run(consumer.stop))
+    await asyncio.wait_for(second_transformed.wait(), 5)
+    revoking = asyncio.create_task(runner.listener.on_partitions_revoked([TP0]))
+    await asyncio.sleep(0.01)
+    assert not revoking.done(), "a revocation waits for the transaction in flight"
+    release.set()
+    await asyncio.wait_for(asyncio.gather(running, revoking), 5)
+    assert producer.committed == [([b"0", b"1"], {TP0: 2})]
+    assert consumer.seeks == [(TP0, 2)]
+    assert not deduper.admit("1"), "batch 1 committed"
+    assert deduper.admit("2"), "batch 2 did not"
+
+
+def test_the_deduper_commits_batches_in_order() -> None:
+    deduper = Deduper()
+    deduper.started()
+    assert deduper.admit("a")
+    deduper.started()
+    assert deduper.admit("b")
+    assert not deduper.admit("a"), "pending in an earlier batch"
+    deduper.committed()  # the oldest: a
+    deduper.aborted()  # b's batch
+    assert not deduper.admit("a")
+    assert deduper.admit("b")
