@@ -26,6 +26,8 @@ from common.topics import dead_letter_headers
 
 log = logging.getLogger(__name__)
 
+YIELD_EVERY = 10  # records transformed between turns of the event loop
+
 
 @dataclass(frozen=True, slots=True)
 class Output:
@@ -155,7 +157,7 @@ class TransactionalPipe:
                 await self._export_lag()
                 continue
             generation = self.listener.generation
-            outputs = self._transform(batch)
+            outputs = await self._transform(batch)
             if in_flight is not None and not await self._settle(in_flight, also=batch):
                 in_flight = None
                 continue
@@ -165,10 +167,11 @@ class TransactionalPipe:
         if in_flight is not None:
             await self._settle(in_flight)
 
-    def _transform(self, batch: Batch) -> list[Output]:
+    async def _transform(self, batch: Batch) -> list[Output]:
         if self.hooks is not None:
             self.hooks.started()
         outputs: list[Output] = []
+        done = 0
         for records in batch.values():
             for record in records:
                 self.metrics.consumed.labels(record.topic).inc()
@@ -176,6 +179,10 @@ class TransactionalPipe:
                     outputs.extend(self.transform(record))
                 except Rejected as err:
                     outputs.append(self._dead_letter(record, err))
+                done += 1
+                if done % YIELD_EVERY == 0:
+                    # The transaction in flight gets its broker's answers handled promptly.
+                    await asyncio.sleep(0)
         return outputs
 
     async def _settle(self, in_flight: InFlight, also: Batch | None = None) -> bool:
