@@ -86,7 +86,7 @@ class Event:
     body: bytes
     headers: list[tuple[str, bytes]]
     problem: DecodeError | None  # a body that did not decode goes to the dead-letter topic
-    started: float = 0.0
+    started: float = field(default_factory=time.perf_counter)  # publish latency counts from here
 
 
 def callback_kind(name: str) -> CallbackKind:
@@ -153,7 +153,6 @@ def durable(ingest: Ingest, event: Event, where: Where) -> Answer:
 
 async def store(ingest: Ingest, event: Event) -> Answer:
     """Makes `event` durable (Kafka, or the spool) and answers; 503 if neither can take it."""
-    event.started = time.perf_counter()
     try:
         where = await ingest.writer.write(event.topic, event.key, event.body, event.headers)
     except SpoolFullError:

@@ -125,6 +125,16 @@ async def test_a_callback_is_answered_by_the_fast_path(served: Served) -> None:
     writer.close()
 
 
+async def test_publish_latency_is_timed_from_the_callback(served: Served) -> None:
+    reader, writer = await served.connect()
+    writer.write(callback("u-1"))
+    assert (await read_response(reader))[0] == 200
+    histogram = served.runner.app[INGEST].metrics.publish["kafka"]
+    assert sum(histogram.counts) == 1
+    assert 0 <= histogram.total < 1.0
+    writer.close()
+
+
 async def test_pipelined_requests_are_answered_in_order_across_a_hand_off(served: Served) -> None:
     reader, writer = await served.connect()
     writer.write(
