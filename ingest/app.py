@@ -34,15 +34,11 @@ def response(ingest: Ingest, answer: Answer) -> web.Response:
 
 
 async def callback(request: web.Request) -> web.Response:
-    """The routed handler; `ingest.runner.IngestRunner` calls `handle_callback` directly."""
-    info = request.match_info
-    return await handle_callback(request.app[INGEST], request, info["companycode"], info["kind"])
-
-
-async def handle_callback(
-    ingest: Ingest, request: web.BaseRequest, tenant: str, kind_name: str
-) -> web.Response:
-    kind = callback_kind(kind_name)
+    """Callbacks the fast path leaves to aiohttp (gzip, chunked, unusual headers) and every
+    callback when the app is served without `ingest.runner.IngestRunner`."""
+    ingest = request.app[INGEST]
+    tenant = request.match_info["companycode"]
+    kind = callback_kind(request.match_info["kind"])
     source = ingest.sources.resolve(request.remote, request.headers.get("X-Forwarded-For"))
     refused = admit(ingest, tenant, kind, request.query.get("key"), source)
     if refused is not None:

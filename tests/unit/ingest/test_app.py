@@ -35,8 +35,7 @@ def producer() -> FakeProducer:
 
 
 class IngestTestServer(TestServer):
-    """Serves the app as `callstream ingest` does: the callback fast path in front, and
-    callbacks that reach aiohttp (gzip, say) bypass the router."""
+    """Serves the app as `callstream ingest` does: the callback fast path in front."""
 
     async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
         return IngestRunner(self.app, **kwargs)
@@ -47,7 +46,7 @@ async def client(
     request: pytest.FixtureRequest, tmp_path: Path, producer: FakeProducer
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     """Every test runs twice: through the app's router, and served as `callstream ingest`
-    serves (`IngestRunner`: the fast path, then aiohttp with the dispatcher)."""
+    serves (`IngestRunner`: the fast path, handing what it does not take to aiohttp)."""
     settings = IngestSettings(ack_timeout=0.3, max_in_flight=8)
     app = build_app(
         settings, sim_tenants(), Topics(), Spool(tmp_path, max_bytes=1 << 20), connect_to(producer)
