@@ -83,7 +83,7 @@ class DurableWriter:
                 self.kafka_failed(err)
             else:
                 return "kafka"
-        await self.spool_append(topic, key, value, headers)
+        await self.spool.append(SpoolRecord(topic, key, value, headers, time.time()))
         return "spool"
 
     def send(
@@ -112,11 +112,6 @@ class DurableWriter:
             log.warning("kafka did not acknowledge in time, spooling: %r", err)
         self.spooling = True
         self.abandoned_sends += 1
-
-    async def spool_append(
-        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> None:
-        await self.spool.append(SpoolRecord(topic, key, value, headers, time.time()))
 
     async def expire_forever(self, every: float = 0.05) -> None:
         """Fails acknowledgements that took longer than `ack_timeout` with TimeoutError.

@@ -144,10 +144,8 @@ class CallbackProtocol(asyncio.Protocol):
             data = data[request.end :]
             try:
                 self._begin(request)
-            except Exception:
-                log.exception("callback fast path failed")
-                self._close_after = True
-                self._answer(INTERNAL_ERROR)
+            except Exception:  # noqa: BLE001 - logged by _internal_error; the client gets a 500
+                self._answer(self._internal_error())
                 return
         self._keep(data)
 
@@ -198,11 +196,15 @@ class CallbackProtocol(asyncio.Protocol):
     async def _store(self, event: Event) -> None:
         try:
             answer = await store(self._ingest, event)
-        except Exception:
-            log.exception("callback fast path failed")
-            self._close_after = True
-            answer = INTERNAL_ERROR
+        except Exception:  # noqa: BLE001 - logged by _internal_error; the client gets a 500
+            answer = self._internal_error()
         self._finish(event, answer)
+
+    def _internal_error(self) -> Answer:
+        """Logs the exception being handled; the answer is a 500, then the connection closes."""
+        log.exception("callback fast path failed")
+        self._close_after = True
+        return INTERNAL_ERROR
 
     def _finish(self, event: Event, answer: Answer) -> None:
         ingest = self._ingest
