@@ -18,6 +18,7 @@ import msgspec
 
 from callstream.stack import Stack, StackSettings
 from common.config import KafkaSettings
+from common.gc_tuning import settle_gc
 from common.topics import Topics
 from processors.enrich.service import EnrichSettings, pipe
 from processors.runtime import Output, TransactionalPipe
@@ -64,6 +65,7 @@ async def _measure(runner: TransactionalPipe, total: int) -> tuple[float, float]
     stop = asyncio.Event()
     counting = Counting(runner.transform, total, stop)
     runner.transform = counting
+    settle_gc()  # as `callstream enrich` does once started, for either pipe
     await runner.run(stop)  # returns after the batch with the last record is committed
     return time.perf_counter() - counting.started, _cpu() - counting.cpu
 

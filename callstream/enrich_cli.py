@@ -10,6 +10,7 @@ import signal
 import sys
 
 from common.config import ConfigError, KafkaSettings, env_float, env_int
+from common.gc_tuning import settle_gc
 from common.logs import setup_logging
 from common.probes import probes
 from common.topics import Topics
@@ -43,6 +44,7 @@ async def serve(kafka: KafkaSettings, topics: Topics, settings: EnrichSettings) 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with pipe(kafka, topics, settings) as runner:
+        settle_gc()  # start-up is done: the collector's settings for the steady state
         registry = runner.metrics.registry
         async with probes("0.0.0.0", settings.metrics_port, registry, lambda: True):  # noqa: S104
             await runner.run(stop)

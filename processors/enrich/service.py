@@ -15,7 +15,6 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from common.config import KafkaSettings
-from common.gc_tuning import settle_gc
 from common.kafka import records_to_end, topic_reader
 from common.records import SCHEMA_VERSION, CdrRecord
 from common.topics import Topics
@@ -104,7 +103,6 @@ async def pipe(
         kafka, [topics.callstate, topics.cdr], deduper, settings.dedupe_window_hours
     )
     log.info("dedupe warm", extra={"record_ids": remembered})
-    settle_gc()
     # A transaction carries a whole consumed batch (up to 500 records); canonical records
     # are ~1.5 KiB, so aiokafka's 16 KiB default batch would split it into many small
     # produce batches, each with its own per-batch work.
