@@ -28,7 +28,8 @@ async def test_a_killed_enricher_leaves_no_duplicate_in_the_committed_output(
     services: Services, topic_set: TopicSetFactory, tmp_path: Path
 ) -> None:
     suffix, topics = await topic_set()
-    items = simulated_callbacks(700, seed=12)
+    # Enough input that the kill lands mid-stream: enrich takes a few seconds over it.
+    items = simulated_callbacks(3000, seed=12)
     await publish_raw(services.kafka, topics, items)
     group = f"enrich-{suffix}"
     log = tmp_path / "enrich.log"
