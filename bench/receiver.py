@@ -163,19 +163,20 @@ def _rounds(
     with tempfile.TemporaryDirectory() as folder:
         tenants = Path(folder) / "tenants.toml"
         tenants.write_text(TENANTS_TOML)
-        ports = [free_port() for _ in range(3)]
+        ports = [free_port() for _ in range(4)]
         ingest_env = {
             "CALLSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
             "CALLSTREAM_TOPIC_SUFFIX": suffix,
             "CALLSTREAM_TENANTS": str(tenants),
             "CALLSTREAM_INGEST_HOST": "127.0.0.1",
-            "CALLSTREAM_INGEST_PORT": str(ports[2]),
+            "CALLSTREAM_INGEST_PORT": str(ports[3]),
             "CALLSTREAM_INGEST_SPOOL_DIR": str(Path(folder) / "spool"),
             "CALLSTREAM_LOG_LEVEL": "WARNING",
         }
         servers = [
             ("ceiling", [python, "-m", "bench.servers.ceiling", str(ports[0])], {}),
-            ("naive", [python, "-m", "bench.servers.naive", str(ports[1]), settings.kafka_bootstrap,
+            ("lowlevel", [python, "-m", "bench.servers.lowlevel", str(ports[1])], {}),
+            ("naive", [python, "-m", "bench.servers.naive", str(ports[2]), settings.kafka_bootstrap,
                        suffix], {}),
             ("callstream", [python, "-m", "callstream", "ingest"], ingest_env),
         ]  # fmt: skip
@@ -214,22 +215,24 @@ def median(rounds: list[list[Result]]) -> list[Result]:
     return medians
 
 
-def paired_ratios(rounds: list[list[Result]]) -> tuple[list[float], list[float]]:
-    """Per round: callstream's CPU per request over the ceiling's, and its requests/s over
-    the naive receiver's. The servers of one round ran minutes apart on the same machine,
-    so a round's ratio is steadier than a ratio of medians taken across rounds."""
-    cpu, rps = [], []
+def paired_ratios(rounds: list[list[Result]]) -> tuple[list[float], list[float], list[float]]:
+    """Per round: callstream's CPU per request over the ceiling's and over the bare
+    low-level handler's, and its requests/s over the naive receiver's. The servers of one
+    round ran minutes apart on the same machine, so a round's ratio is steadier than a
+    ratio of medians taken across rounds."""
+    cpu, cpu_low, rps = [], [], []
     for results in rounds:
         by = {r.name: r for r in results}
         cpu.append(by["callstream"].cpu_us / by["ceiling"].cpu_us)
+        cpu_low.append(by["callstream"].cpu_us / by["lowlevel"].cpu_us)
         rps.append(by["callstream"].rps / by["naive"].rps)
-    return cpu, rps
+    return cpu, cpu_low, rps
 
 
 def report(rounds: list[list[Result]], seconds: int, connections: int) -> str:
     results = median(rounds)
     ours = {r.name: r for r in results}["callstream"]
-    cpu, rps = paired_ratios(rounds)
+    cpu, cpu_low, rps = paired_ratios(rounds)
 
     def ratio(values: list[float]) -> str:
         return f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})"
@@ -241,6 +244,7 @@ def report(rounds: list[list[Result]], seconds: int, connections: int) -> str:
         *(r.line() for r in results),
         "median of the rounds' ratios (range):",
         f"CPU per accepted callback vs ceiling: {ratio(cpu)} (target <= 1.3x)",
+        f"CPU per accepted callback vs lowlevel: {ratio(cpu_low)} (target <= 1.6x)",
         f"requests/s vs naive receiver:         {ratio(rps)} (target >= 1.5x)",
         f"p99 at {connections} connections:            {ours.p99_ms:.1f} ms (target <= 20 ms)",
     ]

@@ -1,10 +1,10 @@
-"""Garbage-collector settings for the consumers' steady state.
+"""Garbage-collector settings for a service's steady state.
 
-A consumer allocates a few container objects per record, so CPython's default
-thresholds (a young collection every 700 allocations) run collections often, and each
-older one walks every record aiokafka has prefetched. Measured on enrich (bench/enrich.py
-pipes, 26 073 records): about 45-50 µs of CPU per record with the defaults, 38-43 with
-these. Records and outputs are freed by reference counting; only cycles wait longer.
+A consumer allocates a few container objects per record and the receiver a few per
+request, so CPython's default thresholds (a young collection every 700 allocations) run
+collections often, and each older one walks everything still alive (prefetched records,
+open connections). Records, requests and responses are freed by reference counting;
+only cycles wait longer. docs/benchmarks.md has what this saves.
 """
 
 from __future__ import annotations

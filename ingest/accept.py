@@ -1,7 +1,6 @@
-"""Accepting a callback, whichever server read it: who may post, what goes to Kafka, the answer.
+"""What accepting a callback means: who may post, what goes to Kafka, the answer.
 
-Two servers use this: aiohttp's (`ingest.app`) and the callback fast path
-(`ingest.fastpath`). Answers are plain status + JSON body, rendered by each server.
+Free of aiohttp: `ingest.app` reads the request and renders the `Answer`.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import msgspec
 
 from common.topics import RAW_SCHEMA_VERSION, Header, Topics
 from ingest.auth import Authenticator, SourceResolver
+from ingest.body import Body, Refusal, Unreadable
 from ingest.durable import DurableWriter, Where
 from ingest.metrics import UNKNOWN, IngestMetrics
 from ingest.settings import IngestSettings
@@ -36,6 +36,7 @@ class Answer:
     status: int
     body: bytes
     retry_after: bool = False  # 503s say when to come back
+    close: bool = False  # the body was not read to its end: the connection cannot be reused
 
 
 def error(status: int, message: str, *, retry_after: bool = False, **extra: str) -> Answer:
@@ -51,7 +52,7 @@ SPOOL_FAILED: Final = error(503, "cannot store events now", retry_after=True)
 
 @dataclass
 class Ingest:
-    """Everything a callback needs; built once per app and shared by both servers."""
+    """Everything a callback needs; built once by the entry point."""
 
     settings: IngestSettings
     tenants: dict[str, Tenant]
@@ -64,7 +65,7 @@ class Ingest:
     def __post_init__(self) -> None:
         # Event ids: a random per-process prefix and a counter (os.urandom per request is
         # a system call; this is unique across processes and restarts all the same).
-        self._id_prefix = os.urandom(8).hex()
+        self._id_prefix = os.urandom(8).hex().encode()
         self._id_counter = itertools.count()
         self.auth = Authenticator(self.tenants)
         self.sources = SourceResolver(self.settings.trusted_proxies)
@@ -72,7 +73,7 @@ class Ingest:
         self.metrics.in_flight.set_function(lambda: self.in_flight)
 
     def next_event_id(self) -> bytes:
-        return f"{self._id_prefix}{next(self._id_counter):016x}".encode()
+        return self._id_prefix + b"%016x" % next(self._id_counter)
 
 
 @dataclass(slots=True)
@@ -118,13 +119,17 @@ def prepare(
     source: str,
     content_type: bytes,
     body: bytes,
+    problem: DecodeError | None = None,
 ) -> Event:
     """Decodes once (validation and key); the exact bytes received are what gets published."""
-    event = decode(kind, body)
+    event = decode(kind, body) if problem is None else problem
+    if not isinstance(event, DecodeError) and event.companycode not in {"", tenant}:
+        detail = f"the body's companycode {event.companycode[:40]!r} is not the tenant {tenant}"
+        event = DecodeError("tenant_mismatch", detail)
     headers = [
         (Header.TENANT, tenant.encode()),
         (Header.KIND, kind.encode()),
-        (Header.RECEIVED_AT, str(time.time_ns() // 1_000_000).encode()),
+        (Header.RECEIVED_AT, b"%d" % (time.time_ns() // 1_000_000)),
         (Header.SOURCE, source.encode()),
         (Header.CONTENT_TYPE, content_type),
         (Header.EVENT_ID, ingest.next_event_id()),
@@ -148,7 +153,18 @@ def durable(ingest: Ingest, event: Event, where: Where) -> Answer:
     if problem is None:
         return OK
     ingest.metrics.deadletters.labels(event.tenant, event.kind, problem.reason).inc()
-    return error(400, "invalid callback", reason=problem.reason, detail=problem.detail)
+    status = 415 if problem.reason == "unsupported_encoding" else 400
+    return error(status, "invalid callback", reason=problem.reason, detail=problem.detail)
+
+
+def refused(refusal: Refusal) -> Answer:
+    """The body was not read to its end: the answer closes the connection."""
+    body: dict[str, str] = {"error": refusal.error}
+    if refusal.setting:
+        body["setting"] = refusal.setting
+    if refusal.limit:
+        body["limit"] = str(refusal.limit)
+    return Answer(refusal.status, _JSON.encode(body), close=True)
 
 
 async def store(ingest: Ingest, event: Event) -> Answer:
@@ -170,17 +186,26 @@ async def accept(
     *,
     source: str,
     content_type: bytes,
-    body: Awaitable[bytes | Answer],
+    body: Body | Awaitable[Body],
 ) -> Answer:
     """Reads the body (counted in flight), stores it and answers; the request is counted."""
     ingest.in_flight += 1
     try:
-        read = await body
-        if isinstance(read, Answer):
-            answer = read
+        read = body if isinstance(body, (bytes, Refusal, Unreadable)) else await body
+        if isinstance(read, Refusal):
+            answer = refused(read)
         else:
+            raw, problem = (
+                (read.body, read.problem) if isinstance(read, Unreadable) else (read, None)
+            )
             event = prepare(
-                ingest, tenant, kind, source=source, content_type=content_type, body=read
+                ingest,
+                tenant,
+                kind,
+                source=source,
+                content_type=content_type,
+                body=raw,
+                problem=problem,
             )
             answer = await store(ingest, event)
     finally:

@@ -1,153 +1,169 @@
-"""The receiver's aiohttp application: routes, the callback handler and its clients."""
+"""The receiver's HTTP side: aiohttp's low-level server with one handler that dispatches
+by path, and the background work (spool, producer) that lives as long as it does.
+
+aiohttp parses every request (llhttp), bounds pipelining and closes idle connections;
+the handler authenticates a callback from its request line before reading its body.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from typing import Final
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Final
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from common.config import KafkaSettings
-from common.topics import Topics
 from ingest.accept import Answer, Ingest, accept, admit, callback_kind, error
+from ingest.auth import ForwardedError
+from ingest.body import body_at_hand, read_body
 from ingest.durable import DurableWriter, Producer, PublishError
 from ingest.openapi import OPENAPI
 from ingest.rdkafka import RdkafkaProducer, rdkafka_config
 from ingest.settings import IngestSettings
-from ingest.spool import Spool
-from yunhu.tenants import Tenant
 
 log = logging.getLogger(__name__)
 
-JSON_CONTENT: Final = {"Content-Type": "application/json"}
-INGEST: Final = web.AppKey("ingest", Ingest)
+CALLBACKS: Final = "/callbacks/"
+KINDS: Final = frozenset({"callstate", "cdr"})
+JSON: Final = "application/json"
+# After answering a request whose body was not read (refused, too large, too slow),
+# aiohttp reads and drops what is still coming for at most this long, then closes.
+LINGER_SECONDS: Final = 2.0
+NOT_FOUND: Final = error(404, "not found")
+Page = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
-def response(ingest: Ingest, answer: Answer) -> web.Response:
-    headers = JSON_CONTENT
-    if answer.retry_after:
-        headers = {**JSON_CONTENT, "Retry-After": str(ingest.settings.retry_after)}
-    return web.Response(status=answer.status, body=answer.body, headers=headers)
-
-
-async def callback(request: web.Request) -> web.Response:
-    """Callbacks the fast path leaves to aiohttp (gzip, chunked, unusual headers) and every
-    callback when the app is served without `ingest.runner.IngestRunner`."""
-    ingest = request.app[INGEST]
-    tenant = request.match_info["companycode"]
-    kind = callback_kind(request.match_info["kind"])
-    source = ingest.sources.resolve(request.remote, request.headers.get("X-Forwarded-For"))
-    refused = admit(ingest, tenant, kind, request.query.get("key"), source)
-    if refused is not None:
-        return response(ingest, refused)
-    content_type = request.headers.get("Content-Type", "").encode()
-    body = _read_body(ingest.settings, request)
-    answer = await accept(ingest, tenant, kind, source=source, content_type=content_type, body=body)
-    return response(ingest, answer)
-
-
-async def _read_body(settings: IngestSettings, request: web.BaseRequest) -> bytes | Answer:
-    length = request.content_length
-    if length is not None and length > settings.body_limit:
-        return error(413, "body too large", limit=str(settings.body_limit))
-    try:
-        body = await request.read()  # aiohttp inflates gzip, bounded by client_max_size
-    except web.HTTPRequestEntityTooLarge:
-        return error(413, "body too large", limit=str(settings.decompressed_limit))
-    if len(body) > settings.body_limit and "Content-Encoding" not in request.headers:
-        return error(413, "body too large", limit=str(settings.body_limit))
-    return body
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "alive"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    ingest = request.app[INGEST]
-    writer = ingest.writer
-    ready = writer.ready and not ingest.closing
-    body = {
-        "ready": ready,
-        "kafka": "direct" if not writer.spooling else "spooling",
-        "spool_records": writer.spool.records,
-        "spool_bytes": writer.spool.stored_bytes,
+def server_options(settings: IngestSettings) -> dict[str, Any]:
+    """Keyword arguments of aiohttp's `web.Server` for the receiver."""
+    return {
+        "access_log": None,
+        "keepalive_timeout": settings.keepalive,
+        "lingering_time": LINGER_SECONDS,
+        "auto_decompress": False,  # `ingest.body` inflates, within its limits
     }
-    return web.json_response(body, status=200 if ready else 503)
 
 
-async def metrics(request: web.Request) -> web.Response:
-    body = request.app[INGEST].metrics.render()
-    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+class Receiver:
+    """The handler aiohttp's `web.Server` calls for every request."""
+
+    def __init__(self, ingest: Ingest) -> None:
+        self.ingest = ingest
+        self._retry_after = {hdrs.RETRY_AFTER: str(ingest.settings.retry_after)}
+        self._pages: dict[str, Page] = {
+            "/healthz": self.healthz,
+            "/readyz": self.readyz,
+            "/metrics": self.metrics,
+            "/openapi.json": self.openapi,
+        }
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        path = request.path
+        if path.startswith(CALLBACKS):
+            return await self.callback(request, path)
+        page = self._pages.get(path)
+        if page is None:
+            return self.respond(NOT_FOUND)
+        if request.method != hdrs.METH_GET:
+            return self.respond(error(405, "method not allowed"), allow=hdrs.METH_GET)
+        return await page(request)
+
+    async def callback(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
+        parts = path.split("/")  # "", "callbacks", companycode, kind
+        if len(parts) != 4 or parts[3] not in KINDS:
+            return self.respond(NOT_FOUND)
+        if request.method != hdrs.METH_POST:
+            return self.respond(error(405, "method not allowed"), allow=hdrs.METH_POST)
+        ingest = self.ingest
+        tenant, kind = parts[2], callback_kind(parts[3])
+        headers = request.headers
+        try:
+            source = ingest.sources.resolve(
+                request.remote, headers.getall(hdrs.X_FORWARDED_FOR, ())
+            )
+        except ForwardedError as err:
+            return self.respond(error(400, "invalid X-Forwarded-For", detail=str(err)))
+        refused = admit(ingest, tenant, kind, request.query.get("key"), source)
+        if refused is not None:  # before a byte of the body is read
+            return self.respond(refused)
+        # Header values are decoded with surrogateescape: this gives back the bytes sent.
+        content_type = headers.get(hdrs.CONTENT_TYPE, "").encode("utf-8", "surrogateescape")
+        content, length = request.content, request.content_length
+        encoding = headers.get(hdrs.CONTENT_ENCODING)
+        settings = ingest.settings
+        at_hand = body_at_hand(content, length, encoding, settings)
+        body = read_body(content, length, encoding, settings) if at_hand is None else at_hand
+        answer = await accept(
+            ingest, tenant, kind, source=source, content_type=content_type, body=body
+        )
+        return self.respond(answer)
+
+    def respond(self, answer: Answer, *, allow: str | None = None) -> web.Response:
+        headers = self._retry_after if answer.retry_after else None
+        if allow is not None:
+            headers = {hdrs.ALLOW: allow}
+        response = web.Response(
+            status=answer.status, body=answer.body, content_type=JSON, headers=headers
+        )
+        if answer.close:
+            response.force_close()
+        return response
+
+    async def healthz(self, request: web.BaseRequest) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def readyz(self, request: web.BaseRequest) -> web.Response:
+        writer = self.ingest.writer
+        ready = writer.ready and not self.ingest.closing
+        body = {
+            "ready": ready,
+            "kafka": "direct" if not writer.spooling else "spooling",
+            "spool_records": writer.spool.records,
+            "spool_bytes": writer.spool.stored_bytes,
+        }
+        return web.json_response(body, status=200 if ready else 503)
+
+    async def metrics(self, request: web.BaseRequest) -> web.Response:
+        body = self.ingest.metrics.render()
+        return web.Response(body=body, headers={hdrs.CONTENT_TYPE: "text/plain; version=0.0.4"})
+
+    async def openapi(self, request: web.BaseRequest) -> web.Response:
+        return web.json_response(OPENAPI)
 
 
-async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(OPENAPI)
-
-
-def build_app(
-    settings: IngestSettings,
-    tenants: dict[str, Tenant],
-    topics: Topics,
-    spool: Spool,
-    connect: Callable[[], AsyncIterator[Producer | None]],
-) -> web.Application:
-    """The app. `connect` is a cleanup-context generator yielding the producer (or None)."""
-    app = web.Application(client_max_size=settings.decompressed_limit)
-    writer = DurableWriter(None, spool, ack_timeout=settings.ack_timeout)
-    app[INGEST] = Ingest(settings, tenants, topics, writer)
-    app.router.add_post(r"/callbacks/{companycode}/{kind:callstate|cdr}", callback)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/openapi.json", openapi)
-    app.on_shutdown.append(_stop_accepting)
-    app.cleanup_ctx.append(_spool_ctx)
-    app.cleanup_ctx.append(_producer_ctx(connect))
-    return app
-
-
-async def _stop_accepting(app: web.Application) -> None:
-    app[INGEST].closing = True
-
-
-async def _spool_ctx(app: web.Application) -> AsyncIterator[None]:
-    spool = app[INGEST].writer.spool
-    await asyncio.to_thread(spool.open)
-    app[INGEST].writer.spooling = app[INGEST].writer.spooling or spool.records > 0
-    yield
-    await spool.close()
-
-
-def _producer_ctx(
-    connect: Callable[[], AsyncIterator[Producer | None]],
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        writer = app[INGEST].writer
-        shutdown_timeout = app[INGEST].settings.shutdown_timeout
+@contextlib.asynccontextmanager
+async def running(
+    ingest: Ingest, connect: Callable[[], AsyncIterator[Producer | None]]
+) -> AsyncIterator[None]:
+    """The spool open, the producer connecting in the background and the spool drained
+    while it runs; on leaving, what the spool holds goes to Kafka if Kafka takes it within
+    the shutdown timeout (otherwise the next start drains it), and the producer is flushed."""
+    writer = ingest.writer
+    await asyncio.to_thread(writer.spool.open)
+    writer.spooling = writer.spooling or writer.spool.records > 0
+    try:
         async with contextlib.AsyncExitStack() as stack:
             drainer = asyncio.create_task(writer.drain_forever())
-            others = [
-                asyncio.create_task(_attach(writer, stack, connect)),
-                asyncio.create_task(writer.expire_forever()),
-            ]
-            yield
-            others[0].cancel()  # still connecting: too late now
-            # Handlers have finished: what the spool still holds goes to Kafka now, if
-            # Kafka takes it within the shutdown timeout; otherwise the next start drains it.
-            writer.stop_draining()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(drainer), shutdown_timeout)
-            for task in [drainer, *others]:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        # Leaving the stack flushed and stopped the producer.
-
-    return ctx
+            attach = asyncio.create_task(_attach(writer, stack, connect))
+            expire = asyncio.create_task(writer.expire_forever())
+            try:
+                yield
+            finally:
+                attach.cancel()  # still connecting: too late now
+                writer.stop_draining()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        asyncio.shield(drainer), ingest.settings.shutdown_timeout
+                    )
+                for task in (drainer, attach, expire):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            # Leaving the stack flushes and stops the producer.
+    finally:
+        await writer.spool.close()
 
 
 async def _attach(

@@ -63,19 +63,33 @@ def _inside(source: str, networks: Sequence[Network]) -> bool:
     return any(address in network for network in networks)
 
 
+class ForwardedError(ValueError):
+    """An X-Forwarded-For from a trusted proxy that is not a list of addresses."""
+
+
 class SourceResolver:
-    """The client's address: the peer, or from X-Forwarded-For when the peer is a trusted proxy."""
+    """The client's address: the peer, or from X-Forwarded-For when the peer is a trusted
+    proxy. Every X-Forwarded-For line counts, joined in order; walking from the nearest
+    hop back, the first address that is not a trusted proxy's is the client (nginx's
+    `real_ip_recursive`). Only a trusted proxy's header is read; a malformed one is refused."""
 
     def __init__(self, trusted_proxies: Sequence[str]) -> None:
         self._trusted = tuple(ipaddress.ip_network(c, strict=False) for c in trusted_proxies)
 
-    def resolve(self, peer: str | None, forwarded_for: str | None) -> str:
+    def resolve(self, peer: str | None, forwarded_for: Sequence[str]) -> str:
         peer = peer or ""
         if not self._trusted or not forwarded_for or not _inside(peer, self._trusted):
             return peer
-        # Walk from the nearest hop back; the first address not of a trusted proxy is the client.
-        hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+        hops = [_address(hop) for line in forwarded_for for hop in line.split(",")]
         for hop in reversed(hops):
             if not _inside(hop, self._trusted):
                 return hop
-        return hops[0] if hops else peer
+        return hops[0]
+
+
+def _address(hop: str) -> str:
+    text = hop.strip(" \t")
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ForwardedError(f"X-Forwarded-For holds {text[:60]!r}, not an address") from None

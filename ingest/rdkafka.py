@@ -3,9 +3,10 @@
 The receiver answers each callback only after the broker has acknowledged it, so the
 producer's cost per record is paid on every request. aiokafka builds and sends batches in
 Python on the event loop; librdkafka does both in its own C threads, and the loop only
-hands records over and resolves their futures. Delivery reports are served on the loop
-(no thread touches asyncio objects): while records are outstanding, one task polls
-every `POLL_EVERY` seconds and each report resolves its record's future.
+hands records over and resolves their futures. A thread of ours waits in librdkafka's
+`poll()`, so a delivery report is served as soon as it arrives; the reports each wait
+gathers are handed to the loop in one `call_soon_threadsafe`, and the loop resolves
+their futures (no other thread touches an asyncio object).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, cast
 
@@ -24,8 +27,7 @@ from ingest.durable import PublishError
 
 log = logging.getLogger(__name__)
 
-POLL_EVERY: Final = 0.001
-IDLE_POLL_EVERY: Final = 0.5  # serves librdkafka's log lines and late reports when idle
+POLL_WAIT: Final = 0.2  # longest the reports thread waits in poll() before looking up
 _Headers = list[tuple[str, str | bytes | None]]
 
 
@@ -72,14 +74,22 @@ class RdkafkaProducer:
         self._factory = factory
         self._producer = factory(config)
         self._fatal = False
-        self._outstanding = 0
-        self._poller: asyncio.Task[None] | None = None
-        self._idle_poller: asyncio.Task[None] | None = None
+        # The loop `start` ran on, where every send happens (Python 3.11's
+        # get_running_loop() makes a getpid() system call each time).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reports: deque[tuple[asyncio.Future[None], PublishError | None]] = deque()
+        self._wake_pending = False
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     async def start(self, wait: float) -> None:
         """Returns once a broker answered a metadata request; raises PublishError if none did."""
-        if self._idle_poller is None:
-            self._idle_poller = asyncio.create_task(self._poll_while_idle())
+        self._loop = asyncio.get_running_loop()
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._serve_reports, name="rdkafka-reports", daemon=True
+            )
+            self._thread.start()
         try:
             await asyncio.to_thread(self._producer.list_topics, timeout=wait)
         except KafkaException as err:
@@ -92,7 +102,7 @@ class RdkafkaProducer:
         key: bytes | None = None,
         headers: list[tuple[str, bytes]] | None = None,
     ) -> asyncio.Future[None]:
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         if self._fatal:
             self._replace()
@@ -102,28 +112,43 @@ class RdkafkaProducer:
                 value,
                 key,
                 headers=cast("_Headers", headers),
-                on_delivery=functools.partial(self._settle, future),
+                on_delivery=functools.partial(self._report, future),
             )
         except BufferError as err:  # librdkafka's queue is full: Kafka is not keeping up
             raise PublishError(f"producer queue full: {err}", retriable=True) from err
         except KafkaException as err:
             raise self._failure(err.args[0]) from err
-        self._outstanding += 1
-        if self._poller is None:
-            self._poller = loop.create_task(self._poll())
         return future
 
-    def _settle(
+    def _report(
         self, future: asyncio.Future[None], err: RdKafkaError | None, _msg: Message
     ) -> None:
-        self._outstanding -= 1
-        failure = None if err is None else self._failure(err)
-        if future.done():  # the writer stopped waiting (timeout): nothing to tell
-            return
-        if failure is None:
-            future.set_result(None)
-        else:
-            future.set_exception(failure)
+        """A delivery report, in whichever thread called poll(): kept for the loop."""
+        self._reports.append((future, None if err is None else self._failure(err)))
+
+    def _serve_reports(self) -> None:
+        """The reports thread: waits in poll(), then wakes the loop once per batch."""
+        while not self._stopping.is_set():
+            self._producer.poll(POLL_WAIT)
+            if self._reports and not self._wake_pending and self._loop is not None:
+                self._wake_pending = True
+                try:
+                    self._loop.call_soon_threadsafe(self._settle)
+                except RuntimeError:  # the loop is closed: nobody waits any more
+                    return
+
+    def _settle(self) -> None:
+        """On the loop: resolves the futures of every report gathered so far."""
+        self._wake_pending = False  # first: a report added while settling wakes us again
+        reports = self._reports
+        while reports:
+            future, failure = reports.popleft()
+            if future.done():  # the writer stopped waiting (timeout): nothing to tell
+                continue
+            if failure is None:
+                future.set_result(None)
+            else:
+                future.set_exception(failure)
 
     def _failure(self, err: RdKafkaError) -> PublishError:
         """The error to raise; a fatal one also retires this producer at the next send."""
@@ -133,33 +158,17 @@ class RdkafkaProducer:
     def _replace(self) -> None:
         log.error("kafka producer hit a fatal error; starting a new one")
         old = self._producer
-        old.purge()  # its queued records can never be delivered: report them failed now
-        old.poll(0)
         self._producer = self._factory(self._config)
         self._fatal = False
-
-    async def _poll(self) -> None:
-        try:
-            while self._outstanding > 0:
-                await asyncio.sleep(POLL_EVERY)
-                self._producer.poll(0)
-        finally:
-            self._poller = None
-
-    async def _poll_while_idle(self) -> None:
-        while True:
-            await asyncio.sleep(IDLE_POLL_EVERY)
-            self._producer.poll(0)
+        old.purge()  # its queued records can never be delivered: report them failed now
+        old.poll(0)
+        self._settle()
 
     async def stop(self, within: float = 10.0) -> None:
-        """Delivers what is queued (for up to `within` seconds), serving its reports on the loop."""
-        if self._idle_poller is not None:
-            self._idle_poller.cancel()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while len(self._producer) > 0 and loop.time() < deadline:
-            self._producer.poll(0)
-            await asyncio.sleep(0.01)
+        """Delivers what is queued (for up to `within` seconds), then stops the reports thread."""
+        await asyncio.to_thread(self._producer.flush, within)
+        self._stopping.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
         self._producer.poll(0)
-        if self._poller is not None:  # reports still due will never come now
-            self._poller.cancel()
+        self._settle()

@@ -15,9 +15,11 @@ from pathlib import Path
 from aiohttp import web
 
 from common.config import KafkaSettings
+from common.gc_tuning import settle_gc
 from common.topics import Topics
-from ingest.app import INGEST, build_app, kafka_connector
-from ingest.runner import IngestRunner
+from ingest.accept import Ingest
+from ingest.app import Receiver, kafka_connector, running, server_options
+from ingest.durable import DurableWriter
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from yunhu.tenants import Tenant
@@ -36,22 +38,28 @@ async def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT, then stop accepting, finish in-flight work, flush, return."""
     spool = Spool(spool_dir, max_bytes=settings.spool_max_bytes)
-    app = build_app(settings, tenants, topics, spool, kafka_connector(kafka, settings))
-    runner = IngestRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port, backlog=2048)
-    await site.start()
-    log.info("ingest listening", extra={"host": settings.host, "port": settings.port})
+    writer = DurableWriter(None, spool, ack_timeout=settings.ack_timeout)
+    ingest = Ingest(settings, tenants, topics, writer)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("stopping: no new callbacks, finishing those in flight")
-    app[INGEST].closing = True
-    await runner.cleanup()
+    async with running(ingest, kafka_connector(kafka, settings)):
+        server = web.Server(Receiver(ingest), **server_options(settings))
+        runner = web.ServerRunner(server, shutdown_timeout=settings.shutdown_timeout)
+        await runner.setup()
+        try:
+            site = web.TCPSite(
+                runner, settings.host, settings.port, reuse_port=reuse_port, backlog=2048
+            )
+            await site.start()
+            settle_gc()  # start-up is done: the collector's settings for the steady state
+            log.info("ingest listening", extra={"host": settings.host, "port": settings.port})
+            await stop.wait()
+            log.info("stopping: no new callbacks, finishing those in flight")
+            ingest.closing = True
+        finally:
+            await runner.cleanup()
     log.info("stopped", extra={"spooled_records_left": spool.records})
 
 

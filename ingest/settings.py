@@ -24,6 +24,10 @@ class IngestSettings:
     trusted_proxies: tuple[str, ...] = ()
     retry_after: int = 2
     shutdown_timeout: float = 30.0
+    body_timeout: float = 10.0  # a body must have arrived this long after its head
+    # An idle connection is closed after this; it also bounds how long a request's head may
+    # take to arrive (from the connection's start or the previous answer).
+    keepalive: float = 75.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:
@@ -44,4 +48,6 @@ class IngestSettings:
             trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
             retry_after=_int(env, "CALLSTREAM_INGEST_RETRY_AFTER", d.retry_after),
             shutdown_timeout=_float(env, "CALLSTREAM_INGEST_SHUTDOWN_TIMEOUT", d.shutdown_timeout),
+            body_timeout=_float(env, "CALLSTREAM_INGEST_BODY_TIMEOUT", d.body_timeout),
+            keepalive=_float(env, "CALLSTREAM_INGEST_KEEPALIVE", d.keepalive),
         )

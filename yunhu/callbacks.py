@@ -13,9 +13,17 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
-from yunhu.wire import Ident, IdentFields, stringify_idents
+from yunhu.wire import (
+    FILE_NAME_PATTERN,
+    SAFE_NAME_PATTERN,
+    Ident,
+    IdentFields,
+    stringify_idents,
+)
 
-Uuid = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+# The call uuid keys the Kafka record and names the archived recording.
+Uuid = Annotated[str, msgspec.Meta(pattern=SAFE_NAME_PATTERN)]
+FileName = Annotated[str, msgspec.Meta(pattern=FILE_NAME_PATTERN)]
 
 CallbackKind = Literal["callstate", "cdr"]
 
@@ -61,7 +69,7 @@ class Cdr(msgspec.Struct, frozen=True, gc=False):
     disnumber: Ident = ""
     destnumber: Ident = ""
     downloadip: str = ""
-    recordfilename: str = ""
+    recordfilename: FileName = ""
     companycode: Ident = ""
     type: str = ""
     extnumber: Ident = ""
@@ -80,7 +88,14 @@ class DecodeError(msgspec.Struct, frozen=True, gc=False):
     """Why a body is not a callback: `reason` is a short stable word, `detail` says where."""
 
     reason: Literal[
-        "invalid_json", "not_an_object", "missing_uuid", "invalid_uuid", "invalid_field"
+        "invalid_json",
+        "not_an_object",
+        "missing_uuid",
+        "invalid_uuid",
+        "invalid_field",
+        "tenant_mismatch",
+        "invalid_encoding",
+        "unsupported_encoding",
     ]
     detail: str
 

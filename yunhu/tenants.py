@@ -7,6 +7,8 @@ from pathlib import Path
 
 import msgspec
 
+from yunhu.wire import is_safe_name
+
 
 class Tenant(msgspec.Struct, frozen=True, kw_only=True):
     companycode: str
@@ -15,6 +17,9 @@ class Tenant(msgspec.Struct, frozen=True, kw_only=True):
     api_url: str = "http://127.0.0.1:8080"
     callback_key: str = ""
     allow_ips: tuple[str, ...] = ()
+    # Hosts recording links may point at (names or addresses); empty: the API's host and
+    # the CDR's `downloadip`. Loopback, private and link-local addresses only when listed.
+    download_hosts: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # appid, accesskey and callback_key are secrets
         return f"Tenant(companycode={self.companycode!r}, api_url={self.api_url!r})"
@@ -44,6 +49,10 @@ def parse_tenants(text: bytes | str, source: str = "<tenants>") -> dict[str, Ten
         raise TenantsError(f"{source}: {err}") from None
     tenants: dict[str, Tenant] = {}
     for tenant in parsed.tenant:
+        if not is_safe_name(tenant.companycode):
+            raise TenantsError(
+                f"{source}: companycode {tenant.companycode!r} is not letters, digits, '_', '-'"
+            )
         if tenant.companycode in tenants:
             raise TenantsError(f"{source}: companycode {tenant.companycode} appears twice")
         try:

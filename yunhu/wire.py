@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 from msgspec.structs import force_setattr
@@ -38,3 +39,19 @@ def stringify_idents(struct: msgspec.Struct, idents: IdentFields) -> None:
     for name, value in zip(idents.names, values, strict=False):
         if type(value) is int:
             force_setattr(struct, name, str(value))
+
+
+# Values that become part of an S3 key or a lake path (company codes, call uuids) are
+# checked against these patterns where they enter (the receiver) and again where a key is
+# built: letters, digits, '_' and '-', starting with a letter or digit, so no '/', '.'
+# or '..' can reach a key. `(?![\s\S])` is the end of the text in Python and in the
+# JSON Schemas' ECMAScript alike (`$` would let a trailing newline through in Python).
+SAFE_NAME_PATTERN: Final = r"^[0-9A-Za-z][0-9A-Za-z_-]{0,127}(?![\s\S])"
+# Recording file names are sent back to the platform's API, and their extension names
+# the archived object: path separators are allowed, a '..' segment and control bytes not.
+FILE_NAME_PATTERN: Final = r"^(?!.*\.\.)[0-9A-Za-z._:/+-]{0,255}(?![\s\S])"
+_SAFE_NAME: Final = re.compile(SAFE_NAME_PATTERN)
+
+
+def is_safe_name(value: str) -> bool:
+    return _SAFE_NAME.match(value) is not None

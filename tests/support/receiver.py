@@ -32,9 +32,9 @@ class Receiver:
         return self.log.read_text(errors="replace")
 
 
-def tenants_file(folder: Path) -> Path:
+def tenants_file(folder: Path, text: str = TENANTS_TOML) -> Path:
     path = folder / "tenants.toml"
-    path.write_text(TENANTS_TOML)
+    path.write_text(text)
     return path
 
 
@@ -45,6 +45,7 @@ def start_receiver(
     *,
     port: int | None = None,
     extra_env: dict[str, str] | None = None,
+    tenants_toml: str = TENANTS_TOML,
 ) -> Receiver:
     port = port or free_port()
     log = folder / f"ingest-{port}.log"
@@ -52,7 +53,7 @@ def start_receiver(
         **os.environ,
         "CALLSTREAM_KAFKA_BOOTSTRAP": kafka.bootstrap,
         "CALLSTREAM_TOPIC_SUFFIX": topic_suffix,
-        "CALLSTREAM_TENANTS": str(tenants_file(folder)),
+        "CALLSTREAM_TENANTS": str(tenants_file(folder, tenants_toml)),
         "CALLSTREAM_INGEST_HOST": "127.0.0.1",
         "CALLSTREAM_INGEST_PORT": str(port),
         "CALLSTREAM_INGEST_SPOOL_DIR": str(folder / "spool"),

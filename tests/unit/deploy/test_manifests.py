@@ -12,18 +12,14 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from callstream.cli import build_parser
 from common.probes import probes
-from common.topics import Topics
-from ingest.app import build_app
 from ingest.settings import IngestSettings
-from ingest.spool import Spool
-from tests.support.fakes import FakeProducer, connect_to
+from tests.support.fakes import FakeProducer
+from tests.support.ingest_app import make_ingest, serving
 from tests.support.ports import free_port
-from tests.support.sim import sim_tenants
 from yunhu.tenants import load_tenants
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
@@ -69,11 +65,8 @@ def listen_port(argv: list[str], env: dict[str, str]) -> int:
 async def answers(service: str, path: str, tmp_path: Path) -> int:
     """The HTTP status the real server code gives `path` (404: no such probe)."""
     if service == "ingest":
-        app = build_app(
-            IngestSettings(), sim_tenants(), Topics(), Spool(tmp_path, max_bytes=1 << 20),
-            connect_to(FakeProducer()),
-        )  # fmt: skip
-        async with TestClient(TestServer(app)) as client:
+        ingest = make_ingest(IngestSettings(), tmp_path)
+        async with serving(ingest, FakeProducer()) as client:
             return (await client.get(path)).status
     port = free_port()
     async with (

@@ -4,22 +4,19 @@ import asyncio
 import gzip
 import itertools
 import json
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
-from common.topics import Topics
-from ingest.app import INGEST, build_app
+from ingest.accept import Ingest
 from ingest.durable import DurableWriter
 from ingest.openapi import OPENAPI
-from ingest.runner import IngestRunner
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
-from tests.support.fakes import FakeProducer, connect_to
+from tests.support.fakes import FakeProducer
+from tests.support.ingest_app import Client, make_ingest, serving
 from tests.support.sim import sim_tenants
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -34,34 +31,19 @@ def producer() -> FakeProducer:
     return FakeProducer()
 
 
-class IngestTestServer(TestServer):
-    """Serves the app as `callstream ingest` does: the callback fast path in front."""
-
-    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
-        return IngestRunner(self.app, **kwargs)
+@pytest.fixture
+def ingest(tmp_path: Path) -> Ingest:
+    return make_ingest(IngestSettings(ack_timeout=0.3, max_in_flight=8), tmp_path)
 
 
-@pytest.fixture(params=["routed", "served"])
-async def client(
-    request: pytest.FixtureRequest, tmp_path: Path, producer: FakeProducer
-) -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    """Every test runs twice: through the app's router, and served as `callstream ingest`
-    serves (`IngestRunner`: the fast path, handing what it does not take to aiohttp)."""
-    settings = IngestSettings(ack_timeout=0.3, max_in_flight=8)
-    app = build_app(
-        settings, sim_tenants(), Topics(), Spool(tmp_path, max_bytes=1 << 20), connect_to(producer)
-    )
-    server = TestServer(app) if request.param == "routed" else IngestTestServer(app)
-    async with TestClient(server) as test_client:
-        for _ in range(100):  # the producer attaches in the background
-            if app[INGEST].writer.producer is not None and not app[INGEST].writer.spooling:
-                break
-            await asyncio.sleep(0.01)
+@pytest.fixture
+async def client(ingest: Ingest, producer: FakeProducer) -> AsyncIterator[Client]:
+    async with serving(ingest, producer) as test_client:
         yield test_client
 
 
 async def test_a_callback_is_published_as_received_with_its_headers(
-    client: TestClient[web.Request, web.Application], producer: FakeProducer
+    client: Client, producer: FakeProducer
 ) -> None:
     response = await client.post(URL, data=CALLSTATE, headers={"Content-Type": "application/json"})
     assert response.status == 200
@@ -81,16 +63,14 @@ async def test_a_callback_is_published_as_received_with_its_headers(
     assert int(sent.headers["received-at"]) > 1_700_000_000_000
 
 
-async def test_each_event_gets_its_own_id(
-    client: TestClient[web.Request, web.Application], producer: FakeProducer
-) -> None:
+async def test_each_event_gets_its_own_id(client: Client, producer: FakeProducer) -> None:
     for _ in range(3):
         assert (await client.post(URL, data=CALLSTATE)).status == 200
     assert len({s.headers["event-id"] for s in producer.sent}) == 3
 
 
 async def test_the_documents_malformed_cdr_is_dead_lettered_byte_for_byte(
-    client: TestClient[web.Request, web.Application], producer: FakeProducer
+    client: Client, producer: FakeProducer
 ) -> None:
     response = await client.post(f"/callbacks/9024/cdr?key={KEY}", data=SEED_CDR)
     assert response.status == 400
@@ -113,50 +93,120 @@ async def test_the_documents_malformed_cdr_is_dead_lettered_byte_for_byte(
     ],
 )
 async def test_refusals_publish_nothing(
-    client: TestClient[web.Request, web.Application], producer: FakeProducer, path: str, status: int
+    client: Client, producer: FakeProducer, path: str, status: int
 ) -> None:
     response = await client.post(path, data=CALLSTATE)
     assert response.status == status
     assert producer.sent == []
 
 
-async def test_wrong_method_is_405(
-    client: TestClient[web.Request, web.Application], producer: FakeProducer
-) -> None:
+async def test_wrong_method_is_405(client: Client, producer: FakeProducer) -> None:
     assert (await client.get(URL)).status == 405
     assert producer.sent == []
 
 
-async def test_a_body_over_the_limit_is_413(
-    client: TestClient[web.Request, web.Application], producer: FakeProducer
+async def test_a_body_over_the_limit_is_413_naming_the_limit(
+    client: Client, producer: FakeProducer
 ) -> None:
     response = await client.post(URL, data=b"{" + b" " * (64 * 1024) + b"}")
+    assert response.status == 413
+    assert await response.json() == {
+        "error": "body too large",
+        "setting": "CALLSTREAM_INGEST_BODY_LIMIT",
+        "limit": "65536",
+    }
+    assert producer.sent == []
+
+
+EMPTY_STORED_BLOCK = b"\x00\x00\x00\xff\xff"  # deflate: not final, stored, length 0
+
+
+async def _chunks(data: bytes, size: int = 4096) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+@pytest.mark.parametrize("encoding", [None, "identity", "br"])
+async def test_the_body_limit_holds_for_chunked_bodies_of_any_encoding(
+    client: Client, producer: FakeProducer, encoding: str | None
+) -> None:
+    headers = {"Content-Encoding": encoding} if encoding else {}
+    body = b"{" + b" " * (200 * 1024) + b"}"
+    response = await client.post(URL, data=_chunks(body), headers=headers)
+    assert response.status == 413
+    assert (await response.json())["setting"] == "CALLSTREAM_INGEST_BODY_LIMIT"
+    assert producer.sent == []
+
+
+async def test_padded_gzip_is_held_to_the_limit_on_the_wire(
+    client: Client, producer: FakeProducer
+) -> None:
+    packer = zlib.compressobj(wbits=31)
+    padded = packer.compress(CALLSTATE) + packer.flush(zlib.Z_SYNC_FLUSH)
+    padded += EMPTY_STORED_BLOCK * 20_000  # bytes on the wire, nothing inflated
+    padded += packer.flush()
+    assert zlib.decompress(padded, wbits=31) == CALLSTATE
+    assert len(padded) > 64 * 1024
+    response = await client.post(URL, data=_chunks(padded), headers={"Content-Encoding": "gzip"})
     assert response.status == 413
     assert producer.sent == []
 
 
-async def test_gzip_is_accepted_and_a_gzip_bomb_is_413(
-    client: TestClient[web.Request, web.Application], producer: FakeProducer
+@pytest.mark.parametrize(
+    ("body", "encoding", "status", "reason"),
+    [
+        (gzip.compress(CALLSTATE) + b"garbage", "gzip", 400, "invalid_encoding"),
+        (CALLSTATE, "gzip", 400, "invalid_encoding"),
+        (gzip.compress(CALLSTATE)[:-9], "gzip", 400, "invalid_encoding"),
+        (CALLSTATE, "br", 415, "unsupported_encoding"),
+    ],
+)
+async def test_bodies_that_do_not_inflate_are_dead_lettered_as_sent(  # noqa: PLR0917
+    client: Client, producer: FakeProducer, body: bytes, encoding: str, status: int, reason: str
 ) -> None:
-    packed = gzip.compress(CALLSTATE)
-    response = await client.post(URL, data=packed, headers={"Content-Encoding": "gzip"})
-    assert response.status == 200
-    assert producer.sent[0].value == CALLSTATE
+    response = await client.post(URL, data=body, headers={"Content-Encoding": encoding})
+    assert response.status == status
+    assert (await response.json())["reason"] == reason
+    [sent] = producer.sent
+    assert (sent.topic, sent.value) == ("callstream.deadletter", body)
+    assert sent.headers["dlq-reason"] == reason.encode()
 
-    bomb = gzip.compress(b" " * (50 * 1024 * 1024))
-    assert len(bomb) < 64 * 1024
-    response = await client.post(URL, data=bomb, headers={"Content-Encoding": "gzip"})
-    assert response.status == 413
-    assert len(producer.sent) == 1
+
+async def test_a_body_of_another_tenant_is_dead_lettered(
+    client: Client, producer: FakeProducer
+) -> None:
+    body = json.dumps({"uuid": "u-1", "companycode": "7001"}).encode()
+    response = await client.post(f"/callbacks/9024/cdr?key={KEY}", data=body)
+    assert response.status == 400
+    assert (await response.json())["reason"] == "tenant_mismatch"
+    [sent] = producer.sent
+    assert (sent.topic, sent.value, sent.headers["tenant"]) == (
+        "callstream.deadletter",
+        body,
+        b"9024",
+    )
+    same = json.dumps({"uuid": "u-2", "companycode": 9024}).encode()
+    assert (await client.post(f"/callbacks/9024/cdr?key={KEY}", data=same)).status == 200
+
+
+@pytest.mark.parametrize("uuid", ["../x", "a/b", "", "x" * 200, ".hidden"])
+async def test_a_uuid_unfit_for_a_key_is_dead_lettered(
+    client: Client, producer: FakeProducer, uuid: str
+) -> None:
+    body = json.dumps({"uuid": uuid, "companycode": "9024"}).encode()
+    response = await client.post(URL, data=body)
+    assert response.status == 400
+    assert (await response.json())["reason"] == "invalid_uuid"
+    assert [s.topic for s in producer.sent] == ["callstream.deadletter"]
 
 
 async def test_kafka_silent_means_spool_then_drain(
-    client: TestClient[web.Request, web.Application], producer: FakeProducer
+    client: Client, producer: FakeProducer, ingest: Ingest
 ) -> None:
     producer.down = True
     response = await client.post(URL, data=CALLSTATE)
     assert response.status == 200, "durable in the spool"
-    writer = client.app[INGEST].writer
+    writer = ingest.writer
     assert writer.spooling
     assert writer.spool.records == 1
     ready = await client.get("/readyz")
@@ -175,16 +225,16 @@ async def test_kafka_silent_means_spool_then_drain(
 
 
 async def test_too_many_in_flight_is_503_with_retry_after(
-    client: TestClient[web.Request, web.Application], producer: FakeProducer
+    client: Client, producer: FakeProducer, ingest: Ingest
 ) -> None:
-    client.app[INGEST].in_flight = 8
+    ingest.in_flight = 8
     response = await client.post(URL, data=CALLSTATE)
     assert response.status == 503
     assert response.headers["Retry-After"] == "2"
     assert producer.sent == []
 
 
-async def test_probes_metrics_and_openapi(client: TestClient[web.Request, web.Application]) -> None:
+async def test_probes_metrics_and_openapi(client: Client) -> None:
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
     await client.post(URL, data=CALLSTATE)
@@ -211,53 +261,30 @@ class BrokenProducer:
 
 
 async def test_an_unexpected_publishing_failure_still_keeps_the_event(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, max_bytes=1 << 20)
-    app = build_app(
-        IngestSettings(),
-        sim_tenants(),
-        Topics(),
-        spool,
-        connect_to(BrokenProducer()),  # type: ignore[arg-type]
-    )
-    async with TestClient(TestServer(app)) as test_client:
-        writer = app[INGEST].writer
-        for _ in range(100):
-            if writer.producer is not None:
-                break
-            await asyncio.sleep(0.01)
-        writer.spooling = False  # as if Kafka had been healthy until now
+    ingest = make_ingest(IngestSettings(), tmp_path)
+    async with serving(
+        ingest, BrokenProducer(), attached=lambda i: i.writer.producer is not None
+    ) as test_client:
+        ingest.writer.spooling = False  # as if Kafka had been healthy until now
         response = await test_client.post(URL, data=CALLSTATE)
         assert response.status == 200
-        assert spool.records == 1
+        assert ingest.writer.spool.records == 1
         await asyncio.sleep(0.3)
-        assert spool.records == 1, "still kept: the drainer failed and lived on"
-
-
-async def _spooled_while_kafka_is_down(
-    tmp_path: Path, producer: FakeProducer, settings: IngestSettings
-) -> tuple[web.Application, Spool]:
-    spool = Spool(tmp_path, max_bytes=1 << 20)
-    app = build_app(settings, sim_tenants(), Topics(), spool, connect_to(producer))
-    producer.down = True
-    return app, spool
+        assert ingest.writer.spool.records == 1, "still kept: the drainer failed and lived on"
 
 
 async def test_shutdown_publishes_what_the_spool_holds_when_kafka_is_back(
     tmp_path: Path, producer: FakeProducer
 ) -> None:
-    settings = IngestSettings(ack_timeout=0.2, shutdown_timeout=5)
-    app, spool = await _spooled_while_kafka_is_down(tmp_path, producer, settings)
-
-    async def kafka_back(_app: web.Application) -> None:
-        producer.down = False  # only once shutdown has begun: the drainer is backing off
-
-    app.on_shutdown.append(kafka_back)
-    async with TestClient(TestServer(app)) as test_client:
-        assert (await test_client.post(URL, data=CALLSTATE)).status == 200
+    ingest = make_ingest(IngestSettings(ack_timeout=0.2, shutdown_timeout=5), tmp_path)
+    producer.down = True
+    async with serving(ingest, producer, attached=lambda i: i.writer.producer is not None) as c:
+        assert (await c.post(URL, data=CALLSTATE)).status == 200
         await asyncio.sleep(0.5)  # a drain attempt failed; the drainer now waits
-        assert spool.records == 1
+        assert ingest.writer.spool.records == 1
+        producer.down = False  # only as shutdown begins: the drainer is backing off
     assert [s.value for s in producer.sent] == [CALLSTATE]
-    assert spool.records == 0
+    assert ingest.writer.spool.records == 0
     assert list(tmp_path.glob("*.seg")) == []
 
 
@@ -265,9 +292,10 @@ async def test_shutdown_with_kafka_still_down_keeps_the_spool_for_the_next_start
     tmp_path: Path, producer: FakeProducer
 ) -> None:
     settings = IngestSettings(ack_timeout=0.2, shutdown_timeout=2)
-    app, _ = await _spooled_while_kafka_is_down(tmp_path, producer, settings)
-    async with TestClient(TestServer(app)) as test_client:
-        assert (await test_client.post(URL, data=CALLSTATE)).status == 200
+    ingest = make_ingest(settings, tmp_path)
+    producer.down = True
+    async with serving(ingest, producer, attached=lambda i: i.writer.producer is not None) as c:
+        assert (await c.post(URL, data=CALLSTATE)).status == 200
         started = asyncio.get_running_loop().time()
     assert asyncio.get_running_loop().time() - started < settings.shutdown_timeout + 1
     assert producer.sent == []

@@ -1,6 +1,15 @@
 from __future__ import annotations
 
-from ingest.auth import FORBIDDEN, IP_NOT_ALLOWED, MISSING_KEY, Authenticator, SourceResolver
+import pytest
+
+from ingest.auth import (
+    FORBIDDEN,
+    IP_NOT_ALLOWED,
+    MISSING_KEY,
+    Authenticator,
+    ForwardedError,
+    SourceResolver,
+)
 from yunhu.tenants import parse_tenants
 
 TENANTS = parse_tenants(
@@ -41,8 +50,26 @@ def test_an_address_outside_the_allow_list_is_refused() -> None:
 
 def test_forwarded_for_counts_only_behind_a_trusted_proxy() -> None:
     untrusting = SourceResolver([])
-    assert untrusting.resolve("10.9.9.9", "1.2.3.4") == "10.9.9.9"
+    assert untrusting.resolve("10.9.9.9", ["1.2.3.4"]) == "10.9.9.9"
     trusting = SourceResolver(["10.9.0.0/16"])
-    assert trusting.resolve("10.9.9.9", "1.2.3.4") == "1.2.3.4"
-    assert trusting.resolve("10.9.9.9", "6.6.6.6, 1.2.3.4, 10.9.1.1") == "1.2.3.4"
-    assert trusting.resolve("8.8.8.8", "1.2.3.4") == "8.8.8.8", "an untrusted peer cannot spoof"
+    assert trusting.resolve("10.9.9.9", ["1.2.3.4"]) == "1.2.3.4"
+    assert trusting.resolve("10.9.9.9", ["6.6.6.6, 1.2.3.4, 10.9.1.1"]) == "1.2.3.4"
+    assert trusting.resolve("8.8.8.8", ["1.2.3.4"]) == "8.8.8.8", "an untrusted peer cannot spoof"
+    assert trusting.resolve("8.8.8.8", ["garbage"]) == "8.8.8.8", "nor be refused for it"
+    assert trusting.resolve("10.9.9.9", ["10.9.1.1"]) == "10.9.1.1", "all trusted: the first"
+
+
+def test_every_forwarded_for_line_counts_in_order() -> None:
+    trusting = SourceResolver(["10.9.0.0/16"])
+    # A client's own line first, then the proxy's appended line: the proxy's counts.
+    assert trusting.resolve("10.9.9.9", ["10.9.9.9", "203.0.113.7"]) == "203.0.113.7"
+    assert trusting.resolve("10.9.9.9", ["1.1.1.1, 2.2.2.2", "10.9.0.1"]) == "2.2.2.2"
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [[""], ["", "1.2.3.4"], ["1.2.3.4,"], ["1.2.3.4:80"], ["unknown"], ["1.2.3.4\u00e9"]],
+)
+def test_a_malformed_forwarded_for_from_a_trusted_proxy_is_refused(lines: list[str]) -> None:
+    with pytest.raises(ForwardedError):
+        SourceResolver(["10.9.0.0/16"]).resolve("10.9.9.9", lines)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -56,11 +57,20 @@ class FakeRdkafka:
         self.produced.append(value)
         self.reports.append(lambda: on_delivery(self.fail_with, None))
 
+    def list_topics(self, timeout: float) -> None:
+        return None
+
     def poll(self, timeout: float) -> int:
+        if not self.reports:
+            time.sleep(min(timeout, 0.01))  # librdkafka waits for an event
         served, self.reports = self.reports, []
         for report in served:
             report()
         return len(served)
+
+    def flush(self, timeout: float) -> int:
+        self.poll(0)
+        return len(self.reports)
 
     def purge(self) -> None:
         self.purged = True
@@ -78,6 +88,7 @@ async def test_after_a_fatal_error_the_next_send_uses_a_new_producer() -> None:
         return built[-1]
 
     producer = RdkafkaProducer({"bootstrap.servers": "k:9092"}, factory=factory)
+    await producer.start(wait=1)
     with pytest.raises(PublishError) as failed:
         await asyncio.wait_for(producer.send("raw", b"first"), 1)
     assert failed.value.retriable is False
@@ -96,6 +107,7 @@ async def test_a_retriable_delivery_error_keeps_the_producer() -> None:
         return built[-1]
 
     producer = RdkafkaProducer({}, factory=factory)
+    await producer.start(wait=1)
     for value in [b"a", b"b"]:
         with pytest.raises(PublishError) as failed:
             await asyncio.wait_for(producer.send("raw", value), 1)
