@@ -18,7 +18,7 @@ import orjson
 from common.config import S3Settings
 from common.s3 import make_client
 from processors.recordings.archive import S3Archive
-from yunhu.api import YunhuClient
+from yunhu.api import DownloadPolicy, YunhuClient
 
 
 async def run(mode: str, api_url: str, *args: str) -> dict[str, float]:
@@ -30,14 +30,13 @@ async def run(mode: str, api_url: str, *args: str) -> dict[str, float]:
         token = (await api.login(appid, accesskey)).token
         link = await api.get_record_file(token, filename)
         started = time.perf_counter()
-        async with api.download(link, max_seconds=3600) as response:
+        policy = DownloadPolicy(frozenset({"127.0.0.1"}), frozenset({"127.0.0.1"}))
+        async with api.download(link, policy, max_bytes=1 << 40, max_seconds=3600) as chunks:
             if mode == "stream":
-                done = await S3Archive(client, s3.bucket).put_stream(
-                    key, response.content.iter_chunked(64 << 10), {}
-                )
+                done = await S3Archive(client, s3.bucket).put_stream(key, chunks, {})
                 size = done.size
             else:
-                body = await response.read()
+                body = b"".join([chunk async for chunk in chunks])
                 await asyncio.to_thread(client.put_object, Bucket=s3.bucket, Key=key, Body=body)
                 size = len(body)
         seconds = time.perf_counter() - started

@@ -15,6 +15,8 @@ from typing import Any, Final
 
 import msgspec
 
+from yunhu.wire import is_safe_name
+
 UNKNOWN_TENANT: Final = "_unknown"
 
 
@@ -106,8 +108,8 @@ def tenant_of(headers: list[tuple[str, bytes]]) -> str:
     for name, value in headers:
         if name == "tenant":
             text = _text(value)
-            # The tenant becomes part of an object name: keep it to safe characters.
-            if text and re.fullmatch(r"[A-Za-z0-9._-]{1,64}", text):
+            # The tenant becomes part of an object name: only a safe name will do.
+            if text is not None and is_safe_name(text):
                 return text
     return UNKNOWN_TENANT
 

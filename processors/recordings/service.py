@@ -31,9 +31,16 @@ from common.kafka import durable_producer, manual_consumer
 from common.records import CdrRecord, RecordingRecord
 from common.topics import Header, Topics, dead_letter_headers
 from processors.recordings.archive import S3Archive
-from processors.recordings.fetch import fetch_and_archive
+from processors.recordings.fetch import UnsafeKeyError, fetch_and_archive
 from processors.runtime import PipeMetrics, export_lag
-from yunhu.api import Credentials, TokenManager, YunhuClient, YunhuError
+from yunhu.api import (
+    Credentials,
+    DownloadPolicy,
+    GuardedResolver,
+    TokenManager,
+    YunhuClient,
+    YunhuError,
+)
 from yunhu.tenants import Tenant
 
 log = logging.getLogger(__name__)
@@ -56,6 +63,7 @@ class RecordingsSettings:
     api_timeout: float = 15.0
     metrics_port: int = 9102
     max_poll_interval_ms: int = 300_000
+    max_recording_bytes: int = 2 << 30  # larger: the upload is aborted, the CDR dead-lettered
 
 
 @dataclass
@@ -78,6 +86,7 @@ class Recorder:
         settings: RecordingsSettings,
     ) -> None:
         self.topics = topics
+        self.tenants = tenants
         self.archive = archive
         self.producer = producer
         self.settings = settings
@@ -127,9 +136,17 @@ class Recorder:
         async with self.slots, self.tenant_slots[cdr.tenant]:
             try:
                 archived = await fetch_and_archive(
-                    cdr, tokens, client, self.archive, prefix=self.settings.s3_prefix
+                    cdr,
+                    tokens,
+                    client,
+                    self.archive,
+                    policy=DownloadPolicy.for_tenant(self.tenants[cdr.tenant], cdr.downloadip),
+                    max_bytes=self.settings.max_recording_bytes,
+                    prefix=self.settings.s3_prefix,
                 )
-            except (YunhuError, ClientError, BotoCoreError, OSError, TimeoutError) as err:
+            except (
+                YunhuError, UnsafeKeyError, ClientError, BotoCoreError, OSError, TimeoutError
+            ) as err:  # fmt: skip
                 await self._failed(record, cdr, err, attempts, first_at)
                 return
         announcement = RecordingRecord(
@@ -285,7 +302,9 @@ async def recordings_service(
     async with contextlib.AsyncExitStack() as stack:
         await producer.start()
         stack.push_async_callback(producer.stop)
-        session = await stack.enter_async_context(aiohttp.ClientSession())
+        listed = [host for tenant in tenants.values() for host in tenant.download_hosts]
+        connector = aiohttp.TCPConnector(resolver=GuardedResolver(listed))
+        session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
         recorder = Recorder(
             topics, tenants=tenants, session=session, archive=archive, producer=producer,
             settings=settings,

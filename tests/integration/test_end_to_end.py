@@ -35,6 +35,7 @@ def _tenants_toml(tenants: dict[str, Tenant], api_url: str) -> str:
     return "\n".join(
         f'[[tenant]]\ncompanycode = "{t.companycode}"\nappid = "{t.appid}"\n'
         f'accesskey = "{t.accesskey}"\ncallback_key = "{t.callback_key}"\napi_url = "{api_url}"\n'
+        'download_hosts = ["127.0.0.1"]\n'
         for t in tenants.values()
     )
 

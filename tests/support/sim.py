@@ -18,18 +18,21 @@ companycode = "9024"
 appid = "sim-appid-9024"
 accesskey = "sim-accesskey-9024"
 callback_key = "sim-callback-key-9024"
+download_hosts = ["127.0.0.1"]
 
 [[tenant]]
 companycode = "7001"
 appid = "sim-appid-7001"
 accesskey = "sim-accesskey-7001"
 callback_key = "sim-callback-key-7001"
+download_hosts = ["127.0.0.1"]
 
 [[tenant]]
 companycode = "20000013"
 appid = "sim-appid-20000013"
 accesskey = "sim-accesskey-20000013"
 callback_key = "sim-callback-key-20000013"
+download_hosts = ["127.0.0.1"]
 """
 
 

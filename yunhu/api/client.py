@@ -11,9 +11,16 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import msgspec
+from yarl import URL
 
+from yunhu.api.download import DownloadPolicy
 from yunhu.api.envelope import LOGIN_RESULT, RECORD_FILE_RESULT, LoginResult, parse_result
-from yunhu.api.errors import LinkExpiredError, RecordingNotReadyError, TransportError
+from yunhu.api.errors import (
+    LinkExpiredError,
+    RecordingNotReadyError,
+    RecordingTooLargeError,
+    TransportError,
+)
 
 T = TypeVar("T")
 
@@ -77,12 +84,22 @@ class YunhuClient:
 
     @contextlib.asynccontextmanager
     async def download(
-        self, link: RecordLink, *, max_seconds: float = 300.0
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """The open download response; read it in chunks (`response.content.iter_chunked`)."""
+        self,
+        link: RecordLink,
+        policy: DownloadPolicy,
+        *,
+        max_bytes: int,
+        max_seconds: float = 300.0,
+        chunk: int = 64 << 10,
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """The recording's bytes, in chunks, from a link (and redirects) `policy` allows;
+        RecordingTooLargeError once more than `max_bytes` came."""
+        policy.check(URL(link.url))
         try:
             async with self._session.get(
-                link.url, timeout=aiohttp.ClientTimeout(total=max_seconds, sock_read=30)
+                link.url,
+                timeout=aiohttp.ClientTimeout(total=max_seconds, sock_read=30),
+                middlewares=(policy.middleware,),
             ) as response:
                 if response.status in {403, 410}:
                     raise LinkExpiredError(f"download link expired (HTTP {response.status})")
@@ -90,7 +107,11 @@ class YunhuClient:
                     raise RecordingNotReadyError("recording not available yet (HTTP 404)")
                 if response.status != 200:
                     raise TransportError(f"download failed: HTTP {response.status}")
-                yield response
+                if (response.content_length or 0) > max_bytes:
+                    raise RecordingTooLargeError(
+                        f"recording of {response.content_length} bytes is over {max_bytes}"
+                    )
+                yield _at_most(response.content.iter_chunked(chunk), max_bytes)
         except (TimeoutError, aiohttp.ClientError) as err:
             raise TransportError(f"download failed: {type(err).__name__}") from None
 
@@ -107,3 +128,12 @@ class YunhuClient:
         except (TimeoutError, aiohttp.ClientError) as err:
             raise TransportError(f"{service}: {type(err).__name__}") from None
         return parse_result(service, body, result)
+
+
+async def _at_most(chunks: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[bytes]:
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:
+            raise RecordingTooLargeError(f"recording is over {max_bytes} bytes; stopped there")
+        yield chunk

@@ -61,3 +61,11 @@ class RecordingNotReadyError(YunhuError):
     """The recording is not (yet) available for download; try again later."""
 
     retriable = True
+
+
+class LinkRefusedError(YunhuError):
+    """A download link (or a redirect) to a place the tenant does not allow."""
+
+
+class RecordingTooLargeError(YunhuError):
+    """A recording larger than the size limit: not archived."""

@@ -115,8 +115,9 @@ class Simulator:
             ttl = -1.0
         link_id = self.state.issue_link(recording.filename, ttl)
         expires = datetime.fromtimestamp(self.state.links[link_id].expires_wall, self.settings.tz)
+        base = self.settings.faults.link_base or self.settings.base_url
         result = {
-            "downurl": f"{self.settings.base_url}/recordings/{link_id}",
+            "downurl": f"{base}/recordings/{link_id}",
             "expiredtime": f"Expiration time:{expires:%Y-%m-%d %H:%M:%S}",
         }
         return _ok(reqtime, "get success", result)
@@ -124,6 +125,7 @@ class Simulator:
     # -- downloads ----------------------------------------------------------------
 
     async def download(self, request: web.Request) -> web.StreamResponse:
+        self.state.downloads += 1
         link = self.state.links.get(request.match_info["link"])
         now = self.state.clock()
         if link is None or now >= link.expires_at:
@@ -131,6 +133,11 @@ class Simulator:
         recording = self.state.recordings[link.filename]
         if now < recording.ready_at:
             raise web.HTTPNotFound(text="recording not ready")
+        faults = self.settings.faults
+        if faults.redirect_to:
+            raise web.HTTPFound(f"{faults.redirect_to.rstrip('/')}{request.path}")
+        if faults.endless:
+            return await _endless(request)
         response = web.StreamResponse(
             headers={
                 "Content-Type": "audio/wav",
@@ -142,6 +149,15 @@ class Simulator:
             await response.write(chunk)
         await response.write_eof()
         return response
+
+
+async def _endless(request: web.Request) -> web.StreamResponse:
+    """A download that never ends, until the client hangs up."""
+    response = web.StreamResponse(headers={"Content-Type": "audio/wav"})
+    await response.prepare(request)
+    chunk = bytes(64 << 10)
+    while True:
+        await response.write(chunk)
 
 
 SERVICES: Final[dict[str, Handler]] = {

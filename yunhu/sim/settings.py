@@ -17,6 +17,10 @@ class Faults:
     slow_seconds: float = 2.0
     expired_link: float = 0.0  # GetRecodeFile hands out a link that has already expired
     not_ready_seconds: float = 0.0  # a recording downloads only this long after its CDR
+    # Hostile links, for testing the recordings service's guard:
+    link_base: str = ""  # GetRecodeFile's links point here instead of at the simulator
+    redirect_to: str = ""  # a download answers 302 to this base URL (same path)
+    endless: bool = False  # a download never ends (no Content-Length)
 
     def __post_init__(self) -> None:
         for name in ("ret500", "token_invalid", "status1003", "slow", "expired_link"):

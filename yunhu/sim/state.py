@@ -32,6 +32,7 @@ class SimState:
     links: dict[str, Link] = field(default_factory=dict)
     logins: Counter[str] = field(default_factory=Counter)
     requests: Counter[str] = field(default_factory=Counter)
+    downloads: int = 0  # requests for a recording, whatever came of them
 
     def issue_token(self, companycode: str, ttl: float) -> str:
         now = self.clock()

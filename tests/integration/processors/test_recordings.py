@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
+import pytest
 
 from common.kafka import durable_producer
 from common.records import CdrRecord, Origin, RecordingRecord
@@ -132,7 +133,7 @@ async def test_every_recording_is_archived_with_the_simulators_bytes(
         assert item.sha256 == hashlib.sha256(expected).hexdigest()
         assert item.size == len(expected)
         assert item.content_type == "audio/wav"
-        assert item.key.startswith(f"{s3_prefix}recordings/{cdr.companycode}/")
+        assert item.key.startswith(f"{s3_prefix}recordings/{cdr.tenant}/")
         assert item.key.endswith(f"/{cdr.uuid}.wav")
         stored = s3_client.get_object(Bucket=item.bucket, Key=item.key)
         assert hashlib.sha256(stored["Body"].read()).hexdigest() == item.sha256
@@ -245,3 +246,51 @@ async def test_downloads_longer_than_the_poll_interval_do_not_stall_the_group(
     assert service.recorder.outcome.retried == 0
     assert service.recorder.outcome.dead == 0
     assert service.workers.rebalances == 1, "the group never dropped this consumer"
+
+
+def _elsewhere(sim: Simulator) -> str:
+    """The simulator itself under another loopback address, which no tenant lists."""
+    return f"http://127.0.0.2:{sim.settings.port}"
+
+
+@pytest.mark.parametrize("trick", ["forbidden-host", "redirect", "endless"])
+async def test_links_the_tenant_does_not_allow_are_never_archived(
+    services: Services,
+    topic_set: TopicSetFactory,
+    s3_client: S3Client,
+    s3_prefix: str,
+    trick: str,
+) -> None:
+    _, topics = await topic_set()
+    async with running_simulator() as sim:
+        faults = {
+            "forbidden-host": Faults(link_base=_elsewhere(sim)),
+            "redirect": Faults(redirect_to=_elsewhere(sim)),
+            "endless": Faults(endless=True),
+        }[trick]
+        sim.settings = dataclasses.replace(sim.settings, faults=faults)
+        [cdr] = answered_cdrs(sim, 1, seed=61)
+        await publish_cdrs(services, topics, [cdr])
+        settings = RecordingsSettings(s3_prefix=s3_prefix, max_recording_bytes=1 << 20)
+        async with running_recorder(services, topics, sim, settings, s3_client) as service:
+            async with asyncio.timeout(60):
+                while service.recorder.outcome.dead < 1:
+                    await asyncio.sleep(0.2)
+            downloads = sim.state.downloads
+    expected = {
+        "forbidden-host": (b"LinkRefusedError", b"'127.0.0.2' is not one the tenant allows"),
+        "redirect": (b"LinkRefusedError", b"'127.0.0.2' is not one the tenant allows"),
+        "endless": (b"RecordingTooLargeError", b"over 1048576 bytes"),
+    }[trick]
+    [letter] = await read_topic(services.kafka, topics.deadletter)
+    headers = dict(letter.headers)
+    assert headers["dlq-reason"] == expected[0]
+    assert expected[1] in headers["dlq-detail"]
+    assert await read_topic(services.kafka, topics.recordings) == []
+    listed = s3_client.list_objects_v2(Bucket=services.s3.bucket, Prefix=s3_prefix)
+    assert listed.get("KeyCount", 0) == 0, "nothing archived"
+    uploads = s3_client.list_multipart_uploads(Bucket=services.s3.bucket, Prefix=s3_prefix)
+    assert uploads.get("Uploads", []) == [], "the endless upload was aborted"
+    # The forbidden link was never requested; the redirect's first hop and the endless
+    # download were (from the allowed address).
+    assert downloads == (0 if trick == "forbidden-host" else 1)

@@ -16,6 +16,7 @@ from tests.support.sim import running_simulator, sim_tenants
 from yunhu.api import (
     ApiError,
     Credentials,
+    DownloadPolicy,
     LinkExpiredError,
     RecordingNotReadyError,
     TokenManager,
@@ -26,6 +27,7 @@ from yunhu.sim.audio import wav_bytes
 from yunhu.sim.settings import Faults, SimSettings
 
 TENANT = sim_tenants()["9024"]
+LOOPBACK = DownloadPolicy(frozenset({"127.0.0.1"}), frozenset({"127.0.0.1"}))
 FILENAME = "20261126/9024/0b0c6f2e-cafe-11ea-a849-cf6e45e88543.wav"
 
 
@@ -123,9 +125,8 @@ async def test_the_download_is_the_simulators_file_byte_for_byte(
         link = await tokens.call(lambda t: client.get_record_file(t, FILENAME))
         assert link.expires_at is not None
         digest, size = hashlib.sha256(), 0
-        async with client.download(link) as response:
-            assert response.headers["Content-Type"] == "audio/wav"
-            async for chunk in response.content.iter_chunked(16384):
+        async with client.download(link, LOOPBACK, max_bytes=1 << 30) as chunks:
+            async for chunk in chunks:
                 digest.update(chunk)
                 size += len(chunk)
         expected = wav_bytes(FILENAME, 37)
@@ -141,7 +142,7 @@ async def test_an_expired_link_fails_clearly(session: aiohttp.ClientSession) -> 
         link = await tokens.call(lambda t: client.get_record_file(t, FILENAME))
         await asyncio.sleep(0.3)
         with pytest.raises(LinkExpiredError, match="expired") as caught:
-            async with client.download(link):
+            async with client.download(link, LOOPBACK, max_bytes=1 << 30):
                 pass
         assert caught.value.retriable
 
@@ -153,7 +154,7 @@ async def test_a_recording_not_ready_yet_is_retriable(session: aiohttp.ClientSes
         client = YunhuClient(session, sim.settings.base_url)
         link = await tokens.call(lambda t: client.get_record_file(t, FILENAME))
         with pytest.raises(RecordingNotReadyError) as caught:
-            async with client.download(link):
+            async with client.download(link, LOOPBACK, max_bytes=1 << 30):
                 pass
         assert caught.value.retriable
 
