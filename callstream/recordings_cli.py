@@ -37,6 +37,7 @@ def settings_from_env() -> RecordingsSettings:
         first_backoff=env_float(env, "CALLSTREAM_RECORDINGS_FIRST_BACKOFF", d.first_backoff),
         max_backoff=env_float(env, "CALLSTREAM_RECORDINGS_MAX_BACKOFF", d.max_backoff),
         metrics_port=env_int(env, "CALLSTREAM_RECORDINGS_METRICS_PORT", d.metrics_port),
+        max_recording_bytes=env_int(env, "CALLSTREAM_RECORDINGS_MAX_BYTES", d.max_recording_bytes),
     )
 
 

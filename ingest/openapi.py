@@ -54,10 +54,15 @@ def _callback(kind: str, summary: str) -> dict[str, Any]:
             },
             "responses": {
                 "200": _answer("Accepted and durable", "Ok"),
-                "400": _answer("Not a valid callback; the bytes are kept in callstream.deadletter"),
+                "400": _answer(
+                    "Not a valid callback (the bytes are kept in callstream.deadletter), "
+                    "or a malformed X-Forwarded-For from a trusted proxy"
+                ),
                 "401": _answer("No key given"),
                 "403": _answer("Unknown tenant, wrong key, or address not allowed"),
-                "413": _answer("Body (or its decompressed form) over the limit"),
+                "408": _answer("The body did not arrive within CALLSTREAM_INGEST_BODY_TIMEOUT"),
+                "413": _answer("Body (or its inflated form) over the limit its answer names"),
+                "415": _answer("A Content-Encoding other than gzip, deflate or identity; kept"),
                 "503": {
                     "description": "Busy, shutting down, or cannot store events now; retry later",
                     "headers": {"Retry-After": {"schema": {"type": "integer"}}},
