@@ -7,7 +7,7 @@ ARGS   ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test unit integration lint fmt bench stack-up stack-down stack-status clean
+.PHONY: help setup tools run test unit integration lint fmt bench stack-up stack-down stack-status clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -20,13 +20,19 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install callstream with its dev tools (idempotent)
 
+# Tools the tests run that come from Debian: promtool (the alert rules' tests).
+tools:  ## install the Debian tools the tests need (promtool), if missing
+	@command -v promtool >/dev/null || { \
+	  echo "installing promtool (Debian package prometheus)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+
 run: setup  ## the whole pipeline on the local stack with the simulator, live (ARGS="--duration 60")
 	$(BIN)/callstream run $(ARGS)
 
-test: setup  ## the full suite: unit tests, then integration tests on real Kafka and S3
+test: setup tools  ## the full suite: unit tests, then integration tests on real Kafka and S3
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-unit: setup  ## unit tests only
+unit: setup tools  ## unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 integration: setup  ## integration tests only (starts the local stack when needed)

@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import dataclasses
 import os
-import signal
 import sys
 
 from common.config import ConfigError, KafkaSettings, env_float, env_int
 from common.gc_tuning import settle_gc
 from common.logs import setup_logging
 from common.probes import probes
+from common.stopping import stop_on_signals
 from common.topics import Topics
 from processors.enrich.service import EnrichSettings, pipe
 
@@ -39,10 +39,7 @@ def settings_from_env(args: argparse.Namespace) -> EnrichSettings:
 
 
 async def serve(kafka: KafkaSettings, topics: Topics, settings: EnrichSettings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with pipe(kafka, topics, settings) as runner:
         settle_gc()  # start-up is done: the collector's settings for the steady state
         registry = runner.metrics.registry

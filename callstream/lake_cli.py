@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import sys
 
 from common.config import ConfigError, KafkaSettings, S3Settings, env_float, env_int
 from common.logs import setup_logging
 from common.probes import probes
 from common.s3 import make_client
+from common.stopping import stop_on_signals
 from common.topics import Topics
 from processors.lake.service import LakeSettings, Put, lake_service
 
@@ -31,6 +31,7 @@ def settings_from_env(s3: S3Settings) -> LakeSettings:
         flush_records=env_int(env, "CALLSTREAM_LAKE_FLUSH_RECORDS", d.flush_records),
         flush_seconds=env_float(env, "CALLSTREAM_LAKE_FLUSH_SECONDS", d.flush_seconds),
         metrics_port=env_int(env, "CALLSTREAM_LAKE_METRICS_PORT", d.metrics_port),
+        stall_seconds=env_float(env, "CALLSTREAM_LAKE_STALL_SECONDS", d.stall_seconds),
     )
 
 
@@ -44,15 +45,12 @@ def s3_put(s3: S3Settings) -> Put:
 
 
 async def serve(kafka: KafkaSettings, s3: S3Settings, settings: LakeSettings, port: int) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     topics = Topics.from_env(os.environ)
     async with contextlib.AsyncExitStack() as stack:
         lake = await stack.enter_async_context(lake_service(kafka, topics, s3_put(s3), settings))
         registry = lake.metrics.registry
-        await stack.enter_async_context(probes("0.0.0.0", port, registry, lambda: True))  # noqa: S104
+        await stack.enter_async_context(probes("0.0.0.0", port, registry, lake.healthy))  # noqa: S104
         await lake.run(stop)
 
 

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import dataclasses
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from common.config import ConfigError, KafkaSettings, S3Settings, env_float, env
 from common.logs import setup_logging
 from common.probes import probes
 from common.s3 import make_client
+from common.stopping import stop_on_signals
 from common.topics import Topics
 from processors.recordings.archive import S3Archive
 from processors.recordings.service import RecordingsSettings, recordings_service
@@ -50,10 +50,7 @@ async def serve(
     settings: RecordingsSettings,
     metrics_port: int,
 ) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     client = make_client(s3, max_pool=settings.concurrency * 2)
     archive = S3Archive(client, s3.bucket)
     async with recordings_service(

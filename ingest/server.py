@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import signal
@@ -16,6 +15,7 @@ from aiohttp import web
 
 from common.config import KafkaSettings
 from common.gc_tuning import settle_gc
+from common.stopping import stop_on_signals
 from common.topics import Topics
 from ingest.accept import Ingest
 from ingest.app import Receiver, kafka_connector, running, server_options
@@ -40,10 +40,7 @@ async def serve(
     spool = Spool(spool_dir, max_bytes=settings.spool_max_bytes)
     writer = DurableWriter(None, spool, ack_timeout=settings.ack_timeout)
     ingest = Ingest(settings, tenants, topics, writer)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with running(ingest, kafka_connector(kafka, settings)):
         server = web.Server(Receiver(ingest), **server_options(settings))
         runner = web.ServerRunner(server, shutdown_timeout=settings.shutdown_timeout)
@@ -80,10 +77,13 @@ def supervise(worker_argv: Sequence[Sequence[str]]) -> int:
             if child.poll() is not None and not stopping:
                 log.warning("worker %d exited with %s; restarting", index, child.returncode)
                 children[index] = subprocess.Popen(list(worker_argv[index]))  # noqa: S603
-    for child in children:
-        with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signal.SIGTERM)
+    for child in children:  # those the signal did not reach (it was sent to us alone)
+        if child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
     codes = [child.wait() for child in children]
+    if any(codes):
+        log.error("workers exited with %s", codes)
     return 0 if all(code == 0 for code in codes) else 1
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 from botocore.exceptions import BotoCoreError, ClientError
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from common.config import KafkaSettings
 from common.kafka import manual_consumer
@@ -37,6 +37,10 @@ class LakeSettings:
     flush_records: int = 50_000
     flush_seconds: float = 60.0
     metrics_port: int = 9103
+    # Unhealthy (so an orchestrator restarts it) when nothing was flushed for this long
+    # while the group has lag.
+    stall_seconds: float = 600.0
+    lag_every: float = 10.0  # how often the group's lag is measured
 
 
 @dataclass
@@ -50,6 +54,21 @@ class LakeMetrics:
         self.records = Counter("callstream_lake_records", "Records archived", registry=r)
         self.objects = Counter("callstream_lake_objects", "Objects written", registry=r)
         self.bytes = Counter("callstream_lake_bytes", "Compressed bytes written", registry=r)
+        self.lag = Gauge(
+            "callstream_lake_lag_records",
+            "Records in the raw topics past the lake group's committed offsets",
+            registry=r,
+        )
+        self.since_flush = Gauge(
+            "callstream_lake_seconds_since_flush",
+            "Seconds since the last flush that wrote and committed",
+            registry=r,
+        )
+        self.oldest_unflushed = Gauge(
+            "callstream_lake_oldest_unflushed_age_seconds",
+            "Age of the oldest record read but not yet written (0: none)",
+            registry=r,
+        )
 
 
 class Lake:
@@ -61,19 +80,68 @@ class Lake:
         self.metrics = LakeMetrics()
         self.lock = asyncio.Lock()
         self.listener = _FlushOnRevoke(self)
-        self._flushed_at = time.monotonic()
+        now = time.monotonic()
+        self._flushed_at = now  # the last flush attempt: the next is due after flush_seconds
+        self._progress_at = now  # the last flush that committed, or lag found to be 0
+        self._oldest_at: float | None = None  # when the oldest record not yet written came
+        self.lag: int | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            batches = await self.consumer.getmany(timeout_ms=500, max_records=5000)
+        watcher = asyncio.create_task(self._watch())
+        try:
+            while not stop.is_set():
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=5000)
+                async with self.lock:
+                    for records in batches.values():
+                        for record in records:
+                            self.buffer.add(record)
+                    if self.buffer.records and self._oldest_at is None:
+                        self._oldest_at = time.monotonic()
+                    if self._due():
+                        await self._flush_or_wait(stop)
             async with self.lock:
-                for records in batches.values():
-                    for record in records:
-                        self.buffer.add(record)
-                if self._due():
-                    await self._flush_or_wait(stop)
-        async with self.lock:
-            await self.flush()
+                await self.flush()
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    def healthy(self) -> bool:
+        """False once nothing was written for `stall_seconds` while the group has lag."""
+        stalled = time.monotonic() - self._progress_at > self.settings.stall_seconds
+        return not (stalled and (self.lag or 0) > 0)
+
+    async def _watch(self) -> None:
+        """Measures the group's lag and the ages the metrics and the health check use."""
+        while True:
+            with contextlib.suppress(KafkaError, OSError):  # Kafka away: keep the last figure
+                self.lag = await self._group_lag()
+                if self.lag == 0:
+                    self._progress_at = time.monotonic()
+            now = time.monotonic()
+            self.metrics.lag.set(self.lag or 0)
+            self.metrics.since_flush.set(now - self._progress_at)
+            oldest = self._oldest_at
+            self.metrics.oldest_unflushed.set(0 if oldest is None else now - oldest)
+            await asyncio.sleep(self.settings.lag_every)
+
+    async def _group_lag(self) -> int:
+        """End offsets minus the group's committed offsets, over every partition of the raw
+        topics (not only this member's: a member that lost its partitions still sees it)."""
+        consumer = self.consumer
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in sorted(consumer.subscription())
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return 0
+        ends = await consumer.end_offsets(partitions)
+        lag = 0
+        for tp in partitions:
+            committed = await consumer.committed(tp)
+            lag += max(0, ends[tp] - (committed or 0))
+        return lag
 
     async def _flush_or_wait(self, stop: asyncio.Event) -> None:
         try:
@@ -101,6 +169,9 @@ class Lake:
             self._rewind(objects)
             raise
         await self.consumer.commit(offsets)
+        self._progress_at = time.monotonic()
+        if not self.buffer.records:
+            self._oldest_at = None
         log.info(
             "lake flush",
             extra={"objects": len(objects), "records": sum(len(o.lines) for o in objects)},

@@ -25,6 +25,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from botocore.exceptions import BotoCoreError, ClientError
+from prometheus_client import Counter
 
 from common.config import KafkaSettings
 from common.kafka import durable_producer, manual_consumer
@@ -74,6 +75,14 @@ class Outcome:
     skipped: int = 0
 
 
+def retries_counter(metrics: PipeMetrics) -> Counter:
+    return Counter(
+        "callstream_recordings_retries",
+        "Recordings rescheduled on the retry topic",
+        registry=metrics.registry,
+    )
+
+
 class Recorder:
     def __init__(
         self,
@@ -104,6 +113,7 @@ class Recorder:
         )
         self.outcome = Outcome()
         self.metrics = PipeMetrics()
+        self.retries = retries_counter(self.metrics)
 
     async def handle(self, record: Any) -> None:
         """Returns once this record's outcome is durable in Kafka."""
@@ -190,6 +200,7 @@ class Recorder:
         )
         await self._send(self.topics.recordings_retry, record.key, record.value, headers)
         self.outcome.retried += 1
+        self.retries.inc()
 
     async def _dead(self, record: Any, reason: str, detail: str, attempts: int) -> None:
         headers = dead_letter_headers(

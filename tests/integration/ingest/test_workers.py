@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -66,3 +67,41 @@ async def test_workers_share_the_port_and_deliver_everything(
     delivery = await check_delivery(services.kafka, topics, log)
     assert delivery.missing == []
     assert delivery.expected == report.accepted
+
+
+async def test_a_signal_to_the_whole_group_twice_is_still_a_clean_stop(
+    services: Services, topic_set: TopicSetFactory, tmp_path: Path
+) -> None:
+    """Ctrl-C in a terminal signals the supervisor and its workers at once; the supervisor
+    then signals its workers too, and an impatient user presses Ctrl-C again."""
+    suffix, _ = await topic_set()
+    port = free_port()
+    env = {
+        **os.environ,
+        "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
+        "CALLSTREAM_TOPIC_SUFFIX": suffix,
+        "CALLSTREAM_TENANTS": str(tenants_file(tmp_path)),
+        "CALLSTREAM_INGEST_HOST": "127.0.0.1",
+        "CALLSTREAM_INGEST_PORT": str(port),
+        "CALLSTREAM_INGEST_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    log_path = tmp_path / "ingest.log"
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with log_path.open("wb") as log_file:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "callstream", "ingest", "--workers", "2"],
+                env=env,
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,  # its own process group, as a terminal gives it
+            )
+        try:
+            await wait_healthy(Receiver(f"http://127.0.0.1:{port}", proc, log_path))
+            os.killpg(proc.pid, sig)
+            await asyncio.sleep(0.05)
+            os.killpg(proc.pid, sig)  # again, during the shutdown
+            code = proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert code == 0, f"{sig.name}: {log_path.read_text()[-3000:]}"
