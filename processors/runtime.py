@@ -6,12 +6,16 @@ transaction: a crash before the commit aborts both, so the committed output hold
 input once. A record the transform rejects goes to the dead-letter topic in the same
 transaction, with headers naming the service, the error and the source position: the
 group never stops on a poison record. Kafka errors abort the batch, rewind the
-partitions to the batch's first offsets and try again with backoff.
+partitions to the batch's first offsets and try again with backoff. After any failed
+transaction the producer is closed and a new one built with the same transactional id
+(its start fences the old one and aborts what it left open): a producer left in a
+fatal state by a broker restart would otherwise refuse every later transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -129,9 +133,11 @@ class TransactionalPipe:
         hooks: BatchHooks | None = None,
         metrics: PipeMetrics | None = None,
         max_records: int = 500,
+        new_producer: Callable[[], AIOKafkaProducer] | None = None,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
+        self.new_producer = new_producer
         self.group_id = group_id
         self.service = service.encode()
         self.deadletter_topic = deadletter_topic
@@ -190,20 +196,42 @@ class TransactionalPipe:
         (it, and `also` if given) is dropped and its partitions rewound; then False."""
         try:
             await in_flight.task
-        except (Stale, KafkaError) as err:
+        except Exception as err:
             if self.hooks is not None:
                 self.hooks.aborted()
             self._rewind([in_flight.batch] if also is None else [also, in_flight.batch])
             if isinstance(err, Stale):
                 return False
             self.metrics.aborts.inc()
-            log.warning("batch rolled back, will retry: %r", err)
+            log.warning("batch rolled back, will retry: %r", err, exc_info=err)
             await asyncio.sleep(self._backoff + random.uniform(0, self._backoff))  # noqa: S311
             self._backoff = min(self._backoff * 2, 10.0)
+            await self._renew_producer()
             return False
         self._backoff = 0.2
         await self._export_lag()
         return True
+
+    async def _renew_producer(self) -> None:
+        """Close the producer and start a new one, retrying while Kafka is away."""
+        if self.new_producer is None:
+            return
+        with contextlib.suppress(Exception):  # it failed already; closing is all that is left
+            await self.producer.stop()
+        while True:
+            producer = self.new_producer()
+            try:
+                await producer.start()
+            except KafkaError as err:
+                log.warning("a new producer could not start yet: %r", err)
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                await asyncio.sleep(self._backoff)
+                self._backoff = min(self._backoff * 2, 10.0)
+                continue
+            self.producer = producer
+            log.info("transactional producer renewed")
+            return
 
     def _rewind(self, batches: list[Batch]) -> None:
         """Back to each partition's first record not committed: the oldest batch's first

@@ -103,13 +103,17 @@ async def pipe(
         kafka, [topics.callstate, topics.cdr], deduper, settings.dedupe_window_hours
     )
     log.info("dedupe warm", extra={"record_ids": remembered})
+
     # A transaction carries a whole consumed batch (up to 500 records); canonical records
     # are ~1.5 KiB, so aiokafka's 16 KiB default batch would split it into many small
     # produce batches, each with its own per-batch work.
-    producer = AIOKafkaProducer(
-        **kafka.client_kwargs(), transactional_id=settings.transactional_id, acks="all",
-        enable_idempotence=True, max_batch_size=1 << 19,
-    )  # fmt: skip
+    def new_producer() -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            **kafka.client_kwargs(), transactional_id=settings.transactional_id, acks="all",
+            enable_idempotence=True, max_batch_size=1 << 19,
+        )  # fmt: skip
+
+    producer = new_producer()
     consumer = AIOKafkaConsumer(
         **kafka.client_kwargs(), group_id=settings.group_id, enable_auto_commit=False,
         auto_offset_reset="earliest", isolation_level="read_committed",
@@ -119,6 +123,7 @@ async def pipe(
     runner = TransactionalPipe(
         consumer, producer, group_id=settings.group_id, service=SERVICE,
         deadletter_topic=topics.deadletter, transform=enricher, hooks=deduper,
+        new_producer=new_producer,
     )  # fmt: skip
     consumer.subscribe([topics.callstate_raw, topics.cdr_raw], listener=runner.listener)
     await consumer.start()
@@ -126,7 +131,7 @@ async def pipe(
         yield runner
     finally:
         await consumer.stop()
-        await producer.stop()
+        await runner.producer.stop()  # the one in use now: it may have been renewed
 
 
 async def run(

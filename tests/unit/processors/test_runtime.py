@@ -8,9 +8,9 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
 from processors.enrich.dedupe import Deduper
@@ -187,3 +187,47 @@ def test_the_deduper_commits_batches_in_order() -> None:
     deduper.aborted()  # b's batch
     assert not deduper.admit("a")
     assert deduper.admit("b")
+
+
+@dataclass
+class FatalProducer(FakeProducer):
+    """A producer whose transaction manager is in a fatal state: nothing begins."""
+
+    stopped: bool = False
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        self.started += 1
+        if self.started:  # always: a fatal state refuses every transaction
+            raise AssertionError("Invalid state transition FATAL_ERROR -> IN_TRANSACTION")
+        yield
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+@dataclass
+class StartableProducer(FakeProducer):
+    starts: int = 0
+
+    async def start(self) -> None:
+        self.starts += 1
+
+
+async def test_a_producer_in_a_fatal_state_is_replaced_and_the_batch_read_again() -> None:
+    fatal = FatalProducer()
+    fresh = StartableProducer()
+    batch = {TP0: records(TP0, 0, 1)}
+    # The batch, the next one read meanwhile (dropped with it), and the batch read again.
+    runner, consumer = pipe([batch, batch, batch], fatal, lambda _: None)
+    runner.new_producer = lambda: cast("AIOKafkaProducer", fresh)
+    await asyncio.wait_for(runner.run(consumer.stop), 5)
+    assert fatal.started == 1
+    assert fatal.stopped
+    assert fresh.starts == 1
+    assert runner.producer is fresh
+    assert consumer.seeks == [(TP0, 0), (TP0, 0)]
+    assert fresh.committed == [([b"0", b"1"], {TP0: 2})]
