@@ -1,0 +1,120 @@
+"""enrich and the lake through repeated broker SIGKILLs and restarts, with traffic
+between them: both keep running, catch up, enrich's committed output holds every input
+once and the lake holds every raw record."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from common.topics import Topics
+from processors.lake.lines import decode_lines
+from tests.support.delivery import create_topics
+from tests.support.kafka import read_topic
+from tests.support.private_kafka import PrivateKafka
+from tests.support.processes import start_service
+from tests.support.raw import publish_raw, simulated_callbacks
+from tests.support.services import Services
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+RESTARTS = 3
+DOWN_SECONDS = 8.0
+
+
+def _lake_positions(client: S3Client, bucket: str, prefix: str) -> set[tuple[str, int, int]]:
+    found = set()
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    for item in listed.get("Contents", []):
+        body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        found |= {(ln.topic, ln.partition, ln.offset) for ln in decode_lines(gzip.decompress(body))}
+    return found
+
+
+async def _raw_positions(broker: PrivateKafka, topics: Topics) -> set[tuple[str, int, int]]:
+    records = await read_topic(broker.kafka, topics.callstate_raw)
+    records += await read_topic(broker.kafka, topics.cdr_raw)
+    return {(r.topic, r.partition, r.offset) for r in records}
+
+
+async def _publish_until(stop: asyncio.Event, broker: PrivateKafka, topics: Topics) -> None:
+    """Fresh calls every 100 ms while the broker is up; each callback is sent at most once
+    (a wave that fails while the broker is down is not sent again), so the raw topics hold
+    each callback at most once, whatever reached them."""
+    wave = 0
+    while not stop.is_set():
+        wave += 1
+        items = simulated_callbacks(10, seed=1000 + wave)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await publish_raw(broker.kafka, topics, items)
+        await asyncio.sleep(0.1)
+
+
+async def test_enrich_and_the_lake_ride_out_broker_restarts(
+    services: Services, s3_client: S3Client, s3_prefix: str, tmp_path: Path
+) -> None:
+    broker = PrivateKafka.create(tmp_path / "kafka")
+    await asyncio.to_thread(broker.start)
+    suffix = uuid.uuid4().hex[:10]
+    topics = Topics.with_suffix(suffix)
+    await create_topics(broker.kafka, topics)
+    env = {
+        "CALLSTREAM_KAFKA_BOOTSTRAP": broker.kafka.bootstrap,
+        "CALLSTREAM_TOPIC_SUFFIX": suffix,
+        "CALLSTREAM_INSTANCE": "restarts",
+        "CALLSTREAM_S3_ENDPOINT": services.s3.endpoint or "",
+        "CALLSTREAM_S3_BUCKET": services.s3.bucket,
+        "CALLSTREAM_S3_ACCESS_KEY_ID": services.s3.access_key_id or "",
+        "CALLSTREAM_S3_SECRET_ACCESS_KEY": services.s3.secret_access_key or "",
+        "CALLSTREAM_S3_PREFIX": s3_prefix,
+        "CALLSTREAM_LAKE_FLUSH_SECONDS": "1",
+    }
+    logs = {name: tmp_path / f"{name}.log" for name in ("enrich", "lake")}
+    procs = {name: start_service(name, env, log) for name, log in logs.items()}
+    stop = asyncio.Event()
+    traffic = asyncio.create_task(_publish_until(stop, broker, topics))
+    try:
+        for _ in range(RESTARTS):
+            await asyncio.sleep(4)  # traffic flowing: the kill lands mid-transaction
+            await asyncio.to_thread(broker.kill)
+            await asyncio.sleep(DOWN_SECONDS)
+            await asyncio.to_thread(broker.start)
+        await asyncio.sleep(4)
+        stop.set()
+        await traffic
+        async with asyncio.timeout(180):
+            while True:
+                out = await read_topic(broker.kafka, topics.callstate)
+                out += await read_topic(broker.kafka, topics.cdr)
+                raw = await _raw_positions(broker, topics)
+                lake = await asyncio.to_thread(
+                    _lake_positions, s3_client, services.s3.bucket, s3_prefix
+                )
+                if len(out) >= len(raw) and raw <= lake:
+                    break
+                for name, proc in procs.items():
+                    assert proc.poll() is None, f"{name} exited:\n{logs[name].read_text()[-4000:]}"
+                await asyncio.sleep(1)
+    finally:
+        codes = {}
+        for name, proc in procs.items():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                codes[name] = proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes[name] = proc.wait()
+        await asyncio.to_thread(broker.stop)
+    record_ids = [dict(r.headers)["record-id"] for r in out]
+    assert len(record_ids) == len(set(record_ids)) == len(raw), "each raw record once"
+    assert len(raw) > 1000
+    assert codes == {"enrich": 0, "lake": 0}, {n: logs[n].read_text()[-3000:] for n in logs}
