@@ -7,16 +7,27 @@ ARGS   ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup tools run test unit integration lint fmt bench stack-up stack-down stack-status clean
+.PHONY: help setup lock tools run test unit integration lint fmt bench stack-up stack-down stack-status clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The locked versions (with hashes): requirements.lock is what the image runs,
+# requirements-dev.lock adds the test and lint tools; `make lock` refreshes both.
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $(STAMP)
+
+lock:  ## re-resolve requirements.lock and requirements-dev.lock from pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes \
+	  --upgrade -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes \
+	  --extra dev --extra stack --constraint requirements.lock --upgrade -o requirements-dev.lock
 
 setup: $(STAMP)  ## create .venv and install callstream with its dev tools (idempotent)
 
