@@ -47,6 +47,7 @@ class Header:
     CONTENT_TYPE: Final = "content-type"
     EVENT_ID: Final = "event-id"  # unique per accepted callback
     SCHEMA_VERSION: Final = "schema-version"
+    RECORD_ID: Final = "record-id"  # on derived records: the deterministic id to dedupe on
     DLQ_REASON: Final = "dlq-reason"
     DLQ_DETAIL: Final = "dlq-detail"
     DLQ_SERVICE: Final = "dlq-service"

@@ -116,8 +116,8 @@ class DurableWriter:
     async def expire_forever(self, every: float = 0.05) -> None:
         """Fails acknowledgements that took longer than `ack_timeout` with TimeoutError.
 
-        aiokafka checks `done()` before resolving a message's future, so failing it here
-        only ends our wait; the message may still be delivered later (a duplicate)."""
+        The producer checks `done()` before resolving a record's future, so failing it
+        here only ends our wait; the record may still be delivered later (a duplicate)."""
         waiting = self._waiting
         while True:
             await asyncio.sleep(every)

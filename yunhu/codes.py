@@ -110,8 +110,6 @@ CALL_STATE_CODES: Final = _table(
     )
 )
 
-HANGUP_DIRECTIONS: Final = frozenset({10040, 10041})
-
 
 def _lookup(table: dict[int, Code], code: int) -> Code:
     found = table.get(code)

@@ -14,7 +14,6 @@ class Deduper:
         self._pending: set[str] = set()  # admitted by batches not committed yet
         self._batches: deque[list[str]] = deque()  # their ids, oldest batch first
         self.capacity = capacity
-        self.dropped = 0
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -34,7 +33,6 @@ class Deduper:
     def admit(self, record_id: str) -> bool:
         """True the first time a record id is offered; False for a duplicate."""
         if record_id in self._seen or record_id in self._pending:
-            self.dropped += 1
             return False
         if not self._batches:
             self.started()

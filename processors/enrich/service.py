@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -17,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from common.config import KafkaSettings
 from common.kafka import records_to_end, topic_reader
 from common.records import SCHEMA_VERSION, CdrRecord
-from common.topics import Topics
+from common.topics import Header, Topics
 from processors.enrich.dedupe import Deduper
 from processors.enrich.transform import EnrichError, enrich, origin
 from processors.runtime import Output, Rejected, TransactionalPipe
@@ -26,7 +25,6 @@ from yunhu.callbacks import CallbackKind
 log = logging.getLogger(__name__)
 
 _ENCODER: Final = msgspec.json.Encoder()
-RECORD_ID: Final = "record-id"
 SERVICE: Final = "enrich"
 SCHEMA_VERSION_HEADER: Final = str(SCHEMA_VERSION).encode()
 
@@ -65,9 +63,9 @@ class Enricher:
             return []
         topic = self.topics.cdr if isinstance(enriched, CdrRecord) else self.topics.callstate
         out_headers = [
-            (RECORD_ID, enriched.record_id.encode()),
-            ("tenant", enriched.tenant.encode()),
-            ("schema-version", SCHEMA_VERSION_HEADER),
+            (Header.RECORD_ID, enriched.record_id.encode()),
+            (Header.TENANT, enriched.tenant.encode()),
+            (Header.SCHEMA_VERSION, SCHEMA_VERSION_HEADER),
         ]
         return [Output(topic, enriched.uuid.encode(), _ENCODER.encode(enriched), out_headers)]
 
@@ -86,7 +84,7 @@ async def warm_up(kafka: KafkaSettings, topics: list[str], deduper: Deduper, hou
             consumer.seek(tp, found.offset if found is not None else ends[tp])
         async for records in records_to_end(consumer, tps):
             for record in records:
-                record_id = dict(record.headers).get(RECORD_ID)
+                record_id = dict(record.headers).get(Header.RECORD_ID)
                 if record_id:
                     deduper.remember(record_id.decode())
                     seen += 1
@@ -132,10 +130,3 @@ async def pipe(
     finally:
         await consumer.stop()
         await runner.producer.stop()  # the one in use now: it may have been renewed
-
-
-async def run(
-    kafka: KafkaSettings, topics: Topics, settings: EnrichSettings, stop: asyncio.Event
-) -> None:
-    async with pipe(kafka, topics, settings) as runner:
-        await runner.run(stop)

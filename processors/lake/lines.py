@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import msgspec
 
+from common.topics import Header
 from yunhu.wire import is_safe_name
 
 UNKNOWN_TENANT: Final = "_unknown"
@@ -106,7 +107,7 @@ def decode_lines(data: bytes) -> list[LakeLine]:
 
 def tenant_of(headers: list[tuple[str, bytes]]) -> str:
     for name, value in headers:
-        if name == "tenant":
+        if name == Header.TENANT:
             text = _text(value)
             # The tenant becomes part of an object name: only a safe name will do.
             if text is not None and is_safe_name(text):

@@ -24,7 +24,6 @@ class Archived:
     size: int
     sha256: str
     content_type: str
-    existed: bool = False
 
 
 def sniff(head: bytes) -> tuple[str, str]:
@@ -55,9 +54,7 @@ class S3Archive:
         sha = head.get("Metadata", {}).get("sha256")
         if not sha:
             return None
-        return Archived(
-            self.bucket, key, head["ContentLength"], sha, head.get("ContentType", ""), True
-        )
+        return Archived(self.bucket, key, head["ContentLength"], sha, head.get("ContentType", ""))
 
     async def put_stream(
         self, key: str, chunks: AsyncIterator[bytes], metadata: Mapping[str, str]

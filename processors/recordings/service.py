@@ -175,7 +175,7 @@ class Recorder:
         )
         await self._send(
             self.topics.recordings, cdr.uuid.encode(), _ENCODER.encode(announcement),
-            [("record-id", cdr.record_id.encode()), ("tenant", cdr.tenant.encode())],
+            [(Header.RECORD_ID, cdr.record_id.encode()), (Header.TENANT, cdr.tenant.encode())],
         )  # fmt: skip
         self.outcome.archived += 1
 
