@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 import aiohttp
 
 from common.config import KafkaSettings
+from common.topics import Topics
+from tests.support.delivery import create_topics, delete_topics
 from tests.support.ports import free_port
 from tests.support.sim import TENANTS_TOML
 
@@ -30,6 +33,12 @@ class Receiver:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def rss_kib(self) -> int:
+        """The receiver process's resident memory, in KiB."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmRSS"))
+        return int(line.split()[1])
 
 
 def tenants_file(folder: Path, text: str = TENANTS_TOML) -> Path:
@@ -120,3 +129,21 @@ def killed_on_exit(receiver: Receiver) -> Iterator[Receiver]:
         if receiver.proc.poll() is None:
             receiver.proc.kill()
             receiver.proc.wait()
+
+
+@contextlib.contextmanager
+def receiver_on_own_topics(
+    kafka: KafkaSettings, folder: Path, **kwargs: object
+) -> Iterator[tuple[Receiver, Topics]]:
+    """A receiver process on topics of its own (deleted afterwards), for a test module;
+    it must stop cleanly (exit 0)."""
+    suffix = uuid.uuid4().hex[:10]
+    topics = Topics.with_suffix(suffix)
+    asyncio.run(create_topics(kafka, topics))
+    receiver = start_receiver(folder, kafka, suffix, **kwargs)  # type: ignore[arg-type]
+    try:
+        asyncio.run(wait_healthy(receiver))
+        yield receiver, topics
+    finally:
+        assert stop(receiver) == 0, receiver.log_text()[-3000:]
+        asyncio.run(delete_topics(kafka, list(topics.all())))

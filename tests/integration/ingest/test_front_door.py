@@ -13,16 +13,14 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from common.topics import Topics
-from tests.support.delivery import create_topics, delete_topics
 from tests.support.kafka import Record, read_topic
 from tests.support.rawhttp import Connection, chunked, post
-from tests.support.receiver import Receiver, start_receiver, stop, wait_healthy
+from tests.support.receiver import Receiver, receiver_on_own_topics
 from tests.support.services import Services
 
 KEEPALIVE = 3.0
@@ -73,9 +71,7 @@ class Front:
             connection.close()
 
     def rss_kib(self) -> int:
-        status = Path(f"/proc/{self.receiver.proc.pid}/status").read_text()
-        line = next(line for line in status.splitlines() if line.startswith("VmRSS"))
-        return int(line.split()[1])
+        return self.receiver.rss_kib()
 
     def raw(self, prefix: str) -> list[Record]:
         records = asyncio.run(read_topic(self.services.kafka, self.topics.callstate_raw))
@@ -87,27 +83,17 @@ class Front:
 
 @pytest.fixture(scope="module")
 def front(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
-    suffix = uuid.uuid4().hex[:10]
-    topics = Topics.with_suffix(suffix)
-    asyncio.run(create_topics(services.kafka, topics))
-    folder = tmp_path_factory.mktemp("front")
-    receiver = start_receiver(
-        folder,
+    with receiver_on_own_topics(
         services.kafka,
-        suffix,
+        tmp_path_factory.mktemp("front"),
         tenants_toml=TENANTS,
         extra_env={
             "CALLSTREAM_INGEST_TRUSTED_PROXIES": "127.0.0.0/8",
             "CALLSTREAM_INGEST_KEEPALIVE": str(KEEPALIVE),
             "CALLSTREAM_INGEST_BODY_TIMEOUT": str(BODY_TIMEOUT),
         },
-    )
-    try:
-        asyncio.run(wait_healthy(receiver))
+    ) as (receiver, topics):
         yield Front(receiver, topics, services)
-    finally:
-        assert stop(receiver) == 0, receiver.log_text()[-3000:]
-        asyncio.run(delete_topics(services.kafka, list(topics.all())))
 
 
 def _send_quietly(connection: Connection, data: bytes) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import gzip
 import http.client
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,9 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.topics import Topics
-from tests.support.delivery import create_topics
 from tests.support.kafka import read_topic
-from tests.support.receiver import Receiver, start_receiver, stop, wait_healthy
+from tests.support.receiver import Receiver, receiver_on_own_topics
 from tests.support.services import Services
 from tests.support.sim import sim_tenants
 
@@ -48,24 +46,14 @@ class Target:
         return self.request("POST", f"/callbacks/9024/{kind}?key={KEY}", body, headers)
 
     def rss_kib(self) -> int:
-        status = Path(f"/proc/{self.receiver.proc.pid}/status").read_text()
-        return int(
-            next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]
-        )
+        return self.receiver.rss_kib()
 
 
 @pytest.fixture(scope="module")
 def target(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    suffix = uuid.uuid4().hex[:10]
-    topics = Topics.with_suffix(suffix)
-    asyncio.run(create_topics(services.kafka, topics))
     folder = tmp_path_factory.mktemp("hostile")
-    receiver = start_receiver(folder, services.kafka, suffix)
-    try:
-        asyncio.run(wait_healthy(receiver))
+    with receiver_on_own_topics(services.kafka, folder) as (receiver, topics):
         yield Target(receiver, topics)
-    finally:
-        assert stop(receiver) == 0
 
 
 NO_UUID_JSON = st.recursive(

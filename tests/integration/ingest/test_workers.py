@@ -24,28 +24,39 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()]
 
 
+def _env(services: Services, suffix: str, port: int, folder: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
+        "CALLSTREAM_TOPIC_SUFFIX": suffix,
+        "CALLSTREAM_TENANTS": str(tenants_file(folder)),
+        "CALLSTREAM_INGEST_HOST": "127.0.0.1",
+        "CALLSTREAM_INGEST_PORT": str(port),
+        "CALLSTREAM_INGEST_SPOOL_DIR": str(folder / "spool"),
+    }
+
+
+def _start_workers(
+    env: dict[str, str], log_path: Path, *, new_session: bool = False
+) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "callstream", "ingest", "--workers", "2"],
+            env=env,
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=new_session,
+        )
+
+
 async def test_workers_share_the_port_and_deliver_everything(
     services: Services, topic_set: TopicSetFactory, tmp_path: Path
 ) -> None:
     suffix, topics = await topic_set()
     port = free_port()
-    env = {
-        **os.environ,
-        "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
-        "CALLSTREAM_TOPIC_SUFFIX": suffix,
-        "CALLSTREAM_TENANTS": str(tenants_file(tmp_path)),
-        "CALLSTREAM_INGEST_HOST": "127.0.0.1",
-        "CALLSTREAM_INGEST_PORT": str(port),
-        "CALLSTREAM_INGEST_SPOOL_DIR": str(tmp_path / "spool"),
-    }
+    env = _env(services, suffix, port, tmp_path)
     log_path = tmp_path / "ingest.log"
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "callstream", "ingest", "--workers", "2"],
-            env=env,
-            stdout=log_file,
-            stderr=log_file,
-        )
+    proc = _start_workers(env, log_path)
     receiver = Receiver(f"http://127.0.0.1:{port}", proc, log_path)
     log = tmp_path / "sent.ndjson"
     try:
@@ -76,25 +87,11 @@ async def test_a_signal_to_the_whole_group_twice_is_still_a_clean_stop(
     then signals its workers too, and an impatient user presses Ctrl-C again."""
     suffix, _ = await topic_set()
     port = free_port()
-    env = {
-        **os.environ,
-        "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
-        "CALLSTREAM_TOPIC_SUFFIX": suffix,
-        "CALLSTREAM_TENANTS": str(tenants_file(tmp_path)),
-        "CALLSTREAM_INGEST_HOST": "127.0.0.1",
-        "CALLSTREAM_INGEST_PORT": str(port),
-        "CALLSTREAM_INGEST_SPOOL_DIR": str(tmp_path / "spool"),
-    }
+    env = _env(services, suffix, port, tmp_path)
     log_path = tmp_path / "ingest.log"
     for sig in (signal.SIGTERM, signal.SIGINT):
-        with log_path.open("wb") as log_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "callstream", "ingest", "--workers", "2"],
-                env=env,
-                stdout=log_file,
-                stderr=log_file,
-                start_new_session=True,  # its own process group, as a terminal gives it
-            )
+        # In a process group of its own, as a terminal gives it.
+        proc = _start_workers(env, log_path, new_session=True)
         try:
             await wait_healthy(Receiver(f"http://127.0.0.1:{port}", proc, log_path))
             os.killpg(proc.pid, sig)
