@@ -59,5 +59,18 @@ class PrivateS3:
         while proc.pid() is not None:
             time.sleep(0.05)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the server holds every connection and answers nothing (a stalled disk
+        or a network partition, as the client sees it) until `thaw`."""
+        self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        pid = stack_s3.managed(self.settings).pid()
+        assert pid is not None, "the private S3 is not running"
+        os.killpg(pid, sig)
+
     def stop(self) -> None:
         stack_s3.managed(self.settings).stop(timeout=20)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import signal
 import subprocess
 import uuid
@@ -14,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common.topics import Topics
-from processors.lake.lines import decode_lines
 from tests.support.delivery import create_topics
 from tests.support.kafka import read_topic
+from tests.support.lake import lake_positions, raw_positions
 from tests.support.private_kafka import PrivateKafka
 from tests.support.processes import start_service
 from tests.support.raw import publish_raw, simulated_callbacks
@@ -27,21 +26,6 @@ if TYPE_CHECKING:
 
 RESTARTS = 3
 DOWN_SECONDS = 8.0
-
-
-def _lake_positions(client: S3Client, bucket: str, prefix: str) -> set[tuple[str, int, int]]:
-    found = set()
-    listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix)
-    for item in listed.get("Contents", []):
-        body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-        found |= {(ln.topic, ln.partition, ln.offset) for ln in decode_lines(gzip.decompress(body))}
-    return found
-
-
-async def _raw_positions(broker: PrivateKafka, topics: Topics) -> set[tuple[str, int, int]]:
-    records = await read_topic(broker.kafka, topics.callstate_raw)
-    records += await read_topic(broker.kafka, topics.cdr_raw)
-    return {(r.topic, r.partition, r.offset) for r in records}
 
 
 async def _publish_until(stop: asyncio.Event, broker: PrivateKafka, topics: Topics) -> None:
@@ -94,9 +78,9 @@ async def test_enrich_and_the_lake_ride_out_broker_restarts(
             while True:
                 out = await read_topic(broker.kafka, topics.callstate)
                 out += await read_topic(broker.kafka, topics.cdr)
-                raw = await _raw_positions(broker, topics)
+                raw = await raw_positions(broker.kafka, topics)
                 lake = await asyncio.to_thread(
-                    _lake_positions, s3_client, services.s3.bucket, s3_prefix
+                    lake_positions, s3_client, services.s3.bucket, s3_prefix
                 )
                 if len(out) >= len(raw) and raw <= lake:
                     break
