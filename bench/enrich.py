@@ -21,7 +21,8 @@ from common.config import KafkaSettings
 from common.gc_tuning import settle_gc
 from common.topics import Topics
 from processors.enrich.service import EnrichSettings, pipe
-from processors.runtime import Output, TransactionalPipe
+from processors.runtime import TransactionalPipe
+from processors.transactions import Output
 from tests.support.delivery import create_topics, delete_topics
 from tests.support.raw import publish_raw, simulated_callbacks
 

@@ -33,6 +33,9 @@ def settings_from_env(args: argparse.Namespace) -> EnrichSettings:
         dedupe_window_hours=env_float(env, "CALLSTREAM_ENRICH_DEDUPE_HOURS", d.dedupe_window_hours),
         dedupe_capacity=env_int(env, "CALLSTREAM_ENRICH_DEDUPE_CAPACITY", d.dedupe_capacity),
         metrics_port=env_int(env, "CALLSTREAM_ENRICH_METRICS_PORT", d.metrics_port),
+        session_timeout_ms=env_int(
+            env, "CALLSTREAM_ENRICH_SESSION_TIMEOUT_MS", d.session_timeout_ms
+        ),
     )
     overrides = {"instance": args.instance, "metrics_port": args.metrics_port}
     return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})

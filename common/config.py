@@ -71,6 +71,21 @@ class KafkaSettings:
             ssl_cafile=env.get("CALLSTREAM_KAFKA_SSL_CAFILE") or None,
         )
 
+    def rdkafka_settings(self) -> dict[str, Any]:
+        """The connection and security settings of every librdkafka client."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": self.security_protocol,
+            "socket.keepalive.enable": True,
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+            config["sasl.username"] = self.sasl_username or ""
+            config["sasl.password"] = self.sasl_password or ""
+        if self.ssl_cafile:
+            config["ssl.ca.location"] = self.ssl_cafile
+        return config
+
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments every aiokafka client takes."""
         kwargs: dict[str, Any] = {

@@ -36,8 +36,7 @@ def rdkafka_config(
 ) -> dict[str, Any]:
     """librdkafka's settings for `settings`, with the receiver's durability choices."""
     config: dict[str, Any] = {
-        "bootstrap.servers": settings.bootstrap,
-        "security.protocol": settings.security_protocol,
+        **settings.rdkafka_settings(),
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": linger_ms,
@@ -47,16 +46,9 @@ def rdkafka_config(
         # A record librdkafka still holds after this is reported failed; the receiver has
         # spooled it long before (after `ack_timeout`), so a late delivery is a duplicate.
         "message.timeout.ms": max(int(ack_timeout * 1000) * 6, 30_000),
-        "socket.keepalive.enable": True,
         # librdkafka's own log lines go to Python logging (JSON like ours), served by poll().
         "logger": logging.getLogger("librdkafka"),
     }
-    if settings.sasl_mechanism:
-        config["sasl.mechanism"] = settings.sasl_mechanism
-        config["sasl.username"] = settings.sasl_username or ""
-        config["sasl.password"] = settings.sasl_password or ""
-    if settings.ssl_cafile:
-        config["ssl.ca.location"] = settings.ssl_cafile
     return config
 
 

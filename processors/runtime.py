@@ -7,38 +7,34 @@ input once. A record the transform rejects goes to the dead-letter topic in the 
 transaction, with headers naming the service, the error and the source position: the
 group never stops on a poison record. Kafka errors abort the batch, rewind the
 partitions to the batch's first offsets and try again with backoff. After any failed
-transaction the producer is closed and a new one built with the same transactional id
-(its start fences the old one and aborts what it left open): a producer left in a
-fatal state by a broker restart would otherwise refuse every later transaction.
+transaction the producer is renewed (a new one with the same transactional id, whose
+start fences the old one and aborts what it left open): a producer left in a fatal
+state by a broker restart would otherwise refuse every later transaction.
+
+The consumer and the transactions are librdkafka's (`processors.consumer`,
+`processors.transactions`): offsets are committed with the group's generation, so a
+member that lost its partitions cannot commit for them (KIP-447).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from common.topics import dead_letter_headers
+from processors.consumer import Record, TopicPartition
+from processors.transactions import Output
 
 log = logging.getLogger(__name__)
 
 YIELD_EVERY = 10  # records transformed between turns of the event loop
-
-
-@dataclass(frozen=True, slots=True)
-class Output:
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: Sequence[tuple[str, bytes]] = ()
 
 
 class BatchHooks(Protocol):
@@ -56,7 +52,31 @@ class Rejected(Exception):
     """The transform refuses this record for good: it goes to the dead-letter topic."""
 
 
-Transform = Callable[[Any], list[Output]]  # a ConsumerRecord → outputs
+Transform = Callable[[Record], list[Output]]
+
+
+class Consumer(Protocol):
+    """What the pipe needs of a group consumer (`processors.consumer.RdConsumer`)."""
+
+    async def getmany(
+        self, timeout_ms: int, max_records: int
+    ) -> dict[TopicPartition, list[Record]]: ...
+
+    def seek(self, tp: TopicPartition, offset: int) -> None: ...
+
+    def assignment(self) -> set[TopicPartition]: ...
+
+    def lag(self) -> dict[TopicPartition, int]: ...
+
+
+class Transactions(Protocol):
+    """What the pipe needs of a transactional producer (`processors.transactions`)."""
+
+    async def commit(
+        self, outputs: Sequence[Output], offsets: dict[TopicPartition, int]
+    ) -> None: ...
+
+    async def renew(self) -> None: ...
 
 
 @dataclass
@@ -84,7 +104,7 @@ class PipeMetrics:
         )  # fmt: skip
 
 
-class RevokeAfterBatch(ConsumerRebalanceListener):  # type: ignore[misc]
+class RevokeAfterBatch:
     """Rebalance listener: partitions are given up only between transactions, and a batch
     transformed before the revocation is never committed (its records are read again)."""
 
@@ -101,7 +121,7 @@ class RevokeAfterBatch(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("partitions assigned", extra={"partitions": [str(tp) for tp in assigned]})
 
 
-Batch = dict[TopicPartition, list[Any]]
+Batch = dict[TopicPartition, list[Record]]
 
 
 class Stale(Exception):
@@ -123,30 +143,27 @@ class TransactionalPipe:
 
     def __init__(
         self,
-        consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
+        consumer: Consumer,
+        transactions: Transactions,
         *,
-        group_id: str,
         service: str,
         deadletter_topic: str,
         transform: Transform,
+        listener: RevokeAfterBatch,
         hooks: BatchHooks | None = None,
         metrics: PipeMetrics | None = None,
         max_records: int = 500,
-        new_producer: Callable[[], AIOKafkaProducer] | None = None,
     ) -> None:
         self.consumer = consumer
-        self.producer = producer
-        self.new_producer = new_producer
-        self.group_id = group_id
+        self.transactions = transactions
         self.service = service.encode()
         self.deadletter_topic = deadletter_topic
         self.transform = transform
         self.hooks = hooks
         self.metrics = metrics or PipeMetrics()
         self.max_records = max_records
-        self.lock = asyncio.Lock()
-        self.listener = RevokeAfterBatch(self.lock)
+        self.listener = listener
+        self.lock = listener.lock
         self._backoff = 0.2
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -160,7 +177,7 @@ class TransactionalPipe:
                 if in_flight is not None:
                     await self._settle(in_flight)
                     in_flight = None
-                await self._export_lag()
+                self._export_lag()
                 continue
             generation = self.listener.generation
             outputs = await self._transform(batch)
@@ -206,31 +223,22 @@ class TransactionalPipe:
             log.warning("batch rolled back, will retry: %r", err, exc_info=err)
             await asyncio.sleep(self._backoff + random.uniform(0, self._backoff))  # noqa: S311
             self._backoff = min(self._backoff * 2, 10.0)
-            await self._renew_producer()
+            await self._renew()
             return False
         self._backoff = 0.2
-        await self._export_lag()
+        self._export_lag()
         return True
 
-    async def _renew_producer(self) -> None:
-        """Close the producer and start a new one, retrying while Kafka is away."""
-        if self.new_producer is None:
-            return
-        with contextlib.suppress(Exception):  # it failed already; closing is all that is left
-            await self.producer.stop()
+    async def _renew(self) -> None:
+        """A new transactional producer, retrying while Kafka is away."""
         while True:
-            producer = self.new_producer()
             try:
-                await producer.start()
-            except KafkaError as err:
-                log.warning("a new producer could not start yet: %r", err)
-                with contextlib.suppress(Exception):
-                    await producer.stop()
+                await self.transactions.renew()
+            except Exception as err:  # noqa: BLE001 - Kafka away: try again, backing off
+                log.warning("a new transactional producer could not start yet: %r", err)
                 await asyncio.sleep(self._backoff)
                 self._backoff = min(self._backoff * 2, 10.0)
                 continue
-            self.producer = producer
-            log.info("transactional producer renewed")
             return
 
     def _rewind(self, batches: list[Batch]) -> None:
@@ -255,16 +263,10 @@ class TransactionalPipe:
             self.metrics.produced.labels(output.topic).inc()
 
     async def _commit(self, outputs: list[Output], batch: Batch) -> None:
-        async with self.producer.transaction():
-            futures = [
-                await self.producer.send(o.topic, o.value, key=o.key, headers=list(o.headers))
-                for o in outputs
-            ]
-            offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-            await self.producer.send_offsets_to_transaction(offsets, self.group_id)
-        await asyncio.gather(*futures)
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        await self.transactions.commit(outputs, offsets)
 
-    def _dead_letter(self, record: Any, err: Exception) -> Output:
+    def _dead_letter(self, record: Record, err: Exception) -> Output:
         log.warning(
             "dead letter", extra={"topic": record.topic, "offset": record.offset, "error": str(err)}
         )
@@ -273,8 +275,9 @@ class TransactionalPipe:
         )
         return Output(self.deadletter_topic, record.key, record.value or b"", headers)
 
-    async def _export_lag(self) -> None:
-        await export_lag(self.consumer, self.metrics)
+    def _export_lag(self) -> None:
+        for (topic, partition), lag in self.consumer.lag().items():
+            self.metrics.lag.labels(topic, str(partition)).set(lag)
 
 
 async def export_lag(consumer: AIOKafkaConsumer, metrics: PipeMetrics) -> None:

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 from zoneinfo import ZoneInfo
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from common.config import KafkaSettings
 from common.kafka import records_to_end, topic_reader
 from common.records import SCHEMA_VERSION, CdrRecord
 from common.topics import Header, Topics
+from processors.consumer import RdConsumer, Record, consumer_config
 from processors.enrich.dedupe import Deduper
 from processors.enrich.transform import EnrichError, enrich, origin
-from processors.runtime import Output, Rejected, TransactionalPipe
+from processors.runtime import Rejected, RevokeAfterBatch, TransactionalPipe
+from processors.transactions import Output, RdTransactions, producer_config
 from yunhu.callbacks import CallbackKind
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class EnrichSettings:
     dedupe_window_hours: float = 24.0
     dedupe_capacity: int = 1_000_000
     metrics_port: int = 9101
+    session_timeout_ms: int = 45_000
 
     @property
     def transactional_id(self) -> str:
@@ -51,7 +54,7 @@ class Enricher:
         self.tz = tz
         self.deduper = deduper
 
-    def __call__(self, record: Any) -> list[Output]:
+    def __call__(self, record: Record) -> list[Output]:
         kind: CallbackKind = "cdr" if record.topic == self.topics.cdr_raw else "callstate"
         headers = dict(record.headers)
         where = origin(headers, record.topic, record.partition, record.offset)
@@ -102,31 +105,22 @@ async def pipe(
     )
     log.info("dedupe warm", extra={"record_ids": remembered})
 
-    # A transaction carries a whole consumed batch (up to 500 records); canonical records
-    # are ~1.5 KiB, so aiokafka's 16 KiB default batch would split it into many small
-    # produce batches, each with its own per-batch work.
-    def new_producer() -> AIOKafkaProducer:
-        return AIOKafkaProducer(
-            **kafka.client_kwargs(), transactional_id=settings.transactional_id, acks="all",
-            enable_idempotence=True, max_batch_size=1 << 19,
-        )  # fmt: skip
-
-    producer = new_producer()
-    consumer = AIOKafkaConsumer(
-        **kafka.client_kwargs(), group_id=settings.group_id, enable_auto_commit=False,
-        auto_offset_reset="earliest", isolation_level="read_committed",
-    )  # fmt: skip
-    await producer.start()
+    listener = RevokeAfterBatch(asyncio.Lock())
+    consumer = RdConsumer(
+        consumer_config(kafka, settings.group_id, settings.session_timeout_ms),
+        on_revoked=listener.on_partitions_revoked,
+        on_assigned=listener.on_partitions_assigned,
+    )
+    transactions = RdTransactions(producer_config(kafka, settings.transactional_id), consumer)
+    await transactions.start()
     enricher = Enricher(topics, ZoneInfo(settings.source_tz), deduper)
     runner = TransactionalPipe(
-        consumer, producer, group_id=settings.group_id, service=SERVICE,
-        deadletter_topic=topics.deadletter, transform=enricher, hooks=deduper,
-        new_producer=new_producer,
+        consumer, transactions, service=SERVICE, deadletter_topic=topics.deadletter,
+        transform=enricher, listener=listener, hooks=deduper,
     )  # fmt: skip
-    consumer.subscribe([topics.callstate_raw, topics.cdr_raw], listener=runner.listener)
-    await consumer.start()
+    consumer.subscribe([topics.callstate_raw, topics.cdr_raw])
     try:
         yield runner
     finally:
-        await consumer.stop()
-        await runner.producer.stop()  # the one in use now: it may have been renewed
+        await consumer.close()
+        await transactions.close()

@@ -4,47 +4,31 @@ previous one's transaction runs, and a batch that must not commit never does."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, cast
 
-from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaConnectionError
-
+from processors.consumer import Record, TopicPartition
 from processors.enrich.dedupe import Deduper
-from processors.runtime import Output, TransactionalPipe
+from processors.runtime import RevokeAfterBatch, TransactionalPipe
+from processors.transactions import Output, TransactionFailed
 
-TP0, TP1 = TopicPartition("raw", 0), TopicPartition("raw", 1)
-
-
-class Record(NamedTuple):
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, bytes]]
-
-
+TP0, TP1 = ("raw", 0), ("raw", 1)
 Batch = dict[TopicPartition, list[Record]]
 
 
 def records(tp: TopicPartition, *offsets: int) -> list[Record]:
-    return [Record(tp.topic, tp.partition, o, b"k", b"%d" % o, []) for o in offsets]
+    return [Record(tp[0], tp[1], o, b"k", b"%d" % o, [], 0) for o in offsets]
 
 
 @dataclass
 class FakeConsumer:
-    batches: deque[dict[TopicPartition, list[Record]]]
+    batches: deque[Batch]
     stop: asyncio.Event
     seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
     assigned: set[TopicPartition] = field(default_factory=lambda: {TP0, TP1})
 
-    async def getmany(
-        self, timeout_ms: int, max_records: int
-    ) -> dict[TopicPartition, list[Record]]:
+    async def getmany(self, timeout_ms: int, max_records: int) -> Batch:
         if self.batches:
             return self.batches.popleft()
         self.stop.set()
@@ -57,47 +41,37 @@ class FakeConsumer:
     def assignment(self) -> set[TopicPartition]:
         return self.assigned
 
-    def highwater(self, tp: TopicPartition) -> int | None:
-        return None
+    def lag(self) -> dict[TopicPartition, int]:
+        return {}
 
 
 @dataclass
-class FakeProducer:
+class FakeTransactions:
     """Transactions that wait at `gates[n]` (the n-th transaction) and fail if n is in `fail`."""
 
     gates: dict[int, asyncio.Event] = field(default_factory=dict)
     fail: set[int] = field(default_factory=set)
     committed: list[tuple[list[bytes], dict[TopicPartition, int]]] = field(default_factory=list)
     started: int = 0
+    renewals: int = 0
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    async def commit(self, outputs: Sequence[Output], offsets: dict[TopicPartition, int]) -> None:
         number = self.started
         self.started += 1
-        self._values: list[bytes] = []
-        yield
         gate = self.gates.get(number)
         if gate is not None:
             await asyncio.wait_for(gate.wait(), 5)
         if number in self.fail:
-            raise KafkaConnectionError("broker gone")
-        self.committed.append((self._values, self._offsets))
+            raise TransactionFailed("broker gone")
+        self.committed.append(([o.value for o in outputs], dict(offsets)))
 
-    async def send(self, topic: str, value: bytes, **_: Any) -> asyncio.Future[None]:
-        self._values.append(value)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
-
-    async def send_offsets_to_transaction(
-        self, offsets: dict[TopicPartition, int], group_id: str
-    ) -> None:
-        self._offsets = offsets
+    async def renew(self) -> None:
+        self.renewals += 1
 
 
 def pipe(
-    batches: list[dict[TopicPartition, list[Record]]],
-    producer: FakeProducer,
+    batches: list[Batch],
+    transactions: FakeTransactions,
     on_record: Callable[[Record], None],
     hooks: Deduper | None = None,
 ) -> tuple[TransactionalPipe, FakeConsumer]:
@@ -105,36 +79,38 @@ def pipe(
 
     def transform(record: Record) -> list[Output]:
         on_record(record)
-        if hooks is not None and not hooks.admit(record.value.decode()):
+        if hooks is not None and not hooks.admit((record.value or b"").decode()):
             return []
-        return [Output("out", record.key, record.value)]
+        return [Output("out", record.key, record.value or b"")]
 
     runner = TransactionalPipe(
-        consumer, producer, group_id="g", service="test", deadletter_topic="dlq",
-        transform=transform, hooks=hooks,
+        consumer, transactions, service="test", deadletter_topic="dlq", transform=transform,
+        listener=RevokeAfterBatch(asyncio.Lock()), hooks=hooks,
     )  # fmt: skip
     return runner, consumer
 
 
 async def test_the_next_batch_is_transformed_while_the_transaction_runs() -> None:
     second_transformed = asyncio.Event()
-    producer = FakeProducer(gates={0: second_transformed})  # batch 1 commits only after that
+    transactions = FakeTransactions(
+        gates={0: second_transformed}
+    )  # batch 1 commits only after that
 
     def on_record(record: Record) -> None:
         if record.offset == 2:
             second_transformed.set()
 
     runner, consumer = pipe(
-        [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2)}], producer, on_record
+        [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2)}], transactions, on_record
     )
     await asyncio.wait_for(runner.run(consumer.stop), 5)
-    assert producer.committed == [([b"0", b"1"], {TP0: 2}), ([b"2"], {TP0: 3})]
+    assert transactions.committed == [([b"0", b"1"], {TP0: 2}), ([b"2"], {TP0: 3})]
     assert consumer.seeks == []
 
 
 async def test_a_failed_transaction_drops_the_batch_transformed_meanwhile() -> None:
     second_transformed = asyncio.Event()
-    producer = FakeProducer(gates={0: second_transformed}, fail={0})
+    transactions = FakeTransactions(gates={0: second_transformed}, fail={0})
     deduper = Deduper()
 
     def on_record(record: Record) -> None:
@@ -142,9 +118,9 @@ async def test_a_failed_transaction_drops_the_batch_transformed_meanwhile() -> N
             second_transformed.set()
 
     batches = [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2), TP1: records(TP1, 7)}]
-    runner, consumer = pipe(batches, producer, on_record, hooks=deduper)
+    runner, consumer = pipe(batches, transactions, on_record, hooks=deduper)
     await asyncio.wait_for(runner.run(consumer.stop), 5)
-    assert producer.committed == []
+    assert transactions.committed == []
     # Every partition back to its first record not committed: tp0 to batch 1's first.
     assert dict(consumer.seeks) == {TP0: 0, TP1: 7}
     assert consumer.seeks[-1] == (TP0, 0)
@@ -154,7 +130,7 @@ async def test_a_failed_transaction_drops_the_batch_transformed_meanwhile() -> N
 async def test_a_batch_read_before_a_revocation_is_not_committed() -> None:
     second_transformed = asyncio.Event()
     release = asyncio.Event()
-    producer = FakeProducer(gates={0: release})
+    transactions = FakeTransactions(gates={0: release})
     deduper = Deduper()
 
     def on_record(record: Record) -> None:
@@ -162,7 +138,7 @@ async def test_a_batch_read_before_a_revocation_is_not_committed() -> None:
             second_transformed.set()
 
     batches = [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2)}]
-    runner, consumer = pipe(batches, producer, on_record, hooks=deduper)
+    runner, consumer = pipe(batches, transactions, on_record, hooks=deduper)
     running = asyncio.create_task(runner.run(consumer.stop))
     await asyncio.wait_for(second_transformed.wait(), 5)
     revoking = asyncio.create_task(runner.listener.on_partitions_revoked([TP0]))
@@ -170,7 +146,7 @@ async def test_a_batch_read_before_a_revocation_is_not_committed() -> None:
     assert not revoking.done(), "a revocation waits for the transaction in flight"
     release.set()
     await asyncio.wait_for(asyncio.gather(running, revoking), 5)
-    assert producer.committed == [([b"0", b"1"], {TP0: 2})]
+    assert transactions.committed == [([b"0", b"1"], {TP0: 2})]
     assert consumer.seeks == [(TP0, 2)]
     assert not deduper.admit("1"), "batch 1 committed"
     assert deduper.admit("2"), "batch 2 did not"
@@ -189,45 +165,12 @@ def test_the_deduper_commits_batches_in_order() -> None:
     assert deduper.admit("b")
 
 
-@dataclass
-class FatalProducer(FakeProducer):
-    """A producer whose transaction manager is in a fatal state: nothing begins."""
-
-    stopped: bool = False
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        self.started += 1
-        if self.started:  # always: a fatal state refuses every transaction
-            raise AssertionError("Invalid state transition FATAL_ERROR -> IN_TRANSACTION")
-        yield
-
-    async def start(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        self.stopped = True
-
-
-@dataclass
-class StartableProducer(FakeProducer):
-    starts: int = 0
-
-    async def start(self) -> None:
-        self.starts += 1
-
-
-async def test_a_producer_in_a_fatal_state_is_replaced_and_the_batch_read_again() -> None:
-    fatal = FatalProducer()
-    fresh = StartableProducer()
+async def test_a_failed_transaction_renews_the_producer_and_the_batch_is_read_again() -> None:
+    transactions = FakeTransactions(fail={0})
     batch = {TP0: records(TP0, 0, 1)}
     # The batch, the next one read meanwhile (dropped with it), and the batch read again.
-    runner, consumer = pipe([batch, batch, batch], fatal, lambda _: None)
-    runner.new_producer = lambda: cast("AIOKafkaProducer", fresh)
+    runner, consumer = pipe([batch, batch, batch], transactions, lambda _: None)
     await asyncio.wait_for(runner.run(consumer.stop), 5)
-    assert fatal.started == 1
-    assert fatal.stopped
-    assert fresh.starts == 1
-    assert runner.producer is fresh
+    assert transactions.renewals == 1
     assert consumer.seeks == [(TP0, 0), (TP0, 0)]
-    assert fresh.committed == [([b"0", b"1"], {TP0: 2})]
+    assert transactions.committed == [([b"0", b"1"], {TP0: 2})]

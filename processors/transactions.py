@@ -1,0 +1,132 @@
+"""Kafka transactions on librdkafka (confluent-kafka): a batch's outputs and its input
+offsets, committed together with the consumer group's metadata.
+
+The offsets carry the group's generation and member id (KIP-447), so a member that lost
+its partitions (frozen past the session timeout, say) and then resumes cannot commit
+output or offsets for them: the broker refuses, and the transaction is aborted. The
+blocking calls run in worker threads; a failed transaction is aborted, and after any
+failure the producer can be renewed (`renew`): a new one with the same transactional
+id, whose start fences the old one and aborts what it left open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka import TopicPartition as RdPartition
+
+from common.config import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+class TransactionFailed(Exception):
+    """The transaction was aborted (or never began); nothing of it is visible."""
+
+
+class GroupMember(Protocol):
+    def group_metadata(self) -> object: ...
+
+
+def producer_config(kafka: KafkaSettings, transactional_id: str) -> dict[str, Any]:
+    return {
+        **kafka.rdkafka_settings(),
+        "transactional.id": transactional_id,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        # The Java client's partitioner: outputs land where any other client would put them.
+        "partitioner": "murmur2_random",
+        "logger": logging.getLogger("librdkafka"),
+    }
+
+
+class RdTransactions:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        member: GroupMember,
+        *,
+        timeout: float = 30.0,
+        factory: Callable[[dict[str, Any]], Producer] = Producer,
+    ) -> None:
+        self._config = config
+        self._member = member
+        self._timeout = timeout
+        self._factory = factory
+        self._producer: Producer | None = None
+
+    async def start(self) -> None:
+        """A producer with the transactional id, initialised (fencing any predecessor)."""
+        producer = self._factory(self._config)
+        try:
+            await asyncio.to_thread(producer.init_transactions, self._timeout)
+        except KafkaException as err:
+            raise TransactionFailed(f"transactions could not start: {err}") from err
+        self._producer = producer
+
+    async def renew(self) -> None:
+        """Drop the producer and start a new one with the same transactional id."""
+        old, self._producer = self._producer, None
+        if old is not None:
+            with contextlib.suppress(KafkaException, RuntimeError):
+                old.purge()
+        await self.start()
+        log.info("transactional producer renewed")
+
+    async def commit(self, outputs: Sequence[Output], offsets: dict[TopicPartition, int]) -> None:
+        """Outputs and offsets in one transaction; TransactionFailed if it did not commit."""
+        producer = self._producer
+        if producer is None:
+            raise TransactionFailed("no transactional producer (it failed to start)")
+        try:
+            producer.begin_transaction()
+        except KafkaException as err:
+            raise TransactionFailed(f"begin: {err}") from err
+        try:
+            for output in outputs:
+                self._produce(producer, output)
+            positions = [RdPartition(t, p, offset) for (t, p), offset in offsets.items()]
+            metadata = self._member.group_metadata()
+            await asyncio.to_thread(
+                producer.send_offsets_to_transaction, positions, metadata, self._timeout
+            )
+            await asyncio.to_thread(producer.commit_transaction, self._timeout)
+        except (KafkaException, BufferError) as err:
+            await self._abort(producer)
+            raise TransactionFailed(str(err)) from err
+
+    def _produce(self, producer: Producer, output: Output) -> None:
+        try:
+            producer.produce(output.topic, output.value, output.key, headers=list(output.headers))
+        except BufferError:  # librdkafka's queue is full: deliver some, then once more
+            producer.flush(self._timeout)
+            producer.produce(output.topic, output.value, output.key, headers=list(output.headers))
+
+    async def _abort(self, producer: Producer) -> None:
+        try:
+            await asyncio.to_thread(producer.abort_transaction, self._timeout)
+        except KafkaException as err:  # a fatal state: renew() is the way out
+            log.warning("abort failed: %s", err.args[0] if err.args else err)
+
+    async def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await asyncio.to_thread(producer.flush, self._timeout)
+
