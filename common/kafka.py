@@ -81,8 +81,8 @@ async def topic_reader(
         **settings.client_kwargs(), group_id=None, enable_auto_commit=False,
         isolation_level="read_committed",
     )  # fmt: skip
-    await consumer.start()
     try:
+        await consumer.start()
         tps = [TopicPartition(t, p) for t in topics for p in await partitions_of(consumer, t)]
         consumer.assign(tps)
         yield consumer, tps

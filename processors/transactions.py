@@ -129,4 +129,3 @@ class RdTransactions:
         producer, self._producer = self._producer, None
         if producer is not None:
             await asyncio.to_thread(producer.flush, self._timeout)
-

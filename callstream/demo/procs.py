@@ -18,6 +18,9 @@ class Child:
     proc: subprocess.Popen[bytes]
     log: Path
     metrics_url: str | None
+    args: list[str]  # how it was started, so it can be started again
+    env: dict[str, str]
+    metrics_port: int | None
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -45,7 +48,12 @@ def start(
             env={**os.environ, **env}, stdout=out, stderr=out, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None
-    return Child(name, proc, log, url)
+    return Child(name, proc, log, url, args, env, metrics_port)
+
+
+def restart(child: Child) -> Child:
+    """The same service started again, logging to the same file."""
+    return start(child.name, child.args, child.env, child.log.parent, child.metrics_port)
 
 
 def stop(children: list[Child], timeout: float = 45.0) -> dict[str, int]:

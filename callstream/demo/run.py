@@ -2,7 +2,9 @@
 
 Traffic runs for `--duration` seconds (or until Ctrl-C); then the pipeline settles (the
 receiver's spool drains, enrich and recordings catch up), every service is stopped with
-SIGTERM, and the run is checked end to end: exit 0 only without losses.
+SIGTERM, and the run is checked end to end: exit 0 only without losses, nothing enriched
+twice, every raw record in the lake, and every service exiting 0. `--chaos` injects
+faults meanwhile (`callstream.demo.chaos`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -22,9 +25,9 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from botocore.exceptions import BotoCoreError, ClientError
 
-from callstream.demo import procs
+from callstream.demo import chaos, procs
 from callstream.demo.procs import Child
-from callstream.demo.verify import Verdict, verify
+from callstream.demo.verify import Lake, Verdict, verify
 from callstream.demo.watch import LatestCalls, Samples, ok_requests, scrape, total
 from callstream.stack.errors import StackError
 from callstream.stack.settings import PROJECT_ROOT, StackSettings
@@ -37,7 +40,6 @@ from common.topics import Topics
 from yunhu.sim.run import TRAFFIC_DONE
 
 EXAMPLE_TENANTS = PROJECT_ROOT / "deploy" / "tenants.example.toml"
-SERVICES = ("ingest", "enrich", "recordings", "lake")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,6 +54,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--no-faults", action="store_true", help="a well-behaved platform")
     p.add_argument("--keep-stack", action="store_true", help="leave Kafka and S3 running")
+    p.add_argument("--chaos", action="store_true", help="inject faults during the traffic")
+    p.add_argument("--replicas", type=int, default=1, help="enrich and recordings processes each")
+    p.add_argument("--workers", type=int, default=1, help="ingest worker processes")
     p.add_argument(
         "--services-from-env", action="store_true",
         help="use the Kafka and S3 of CALLSTREAM_KAFKA_*/CALLSTREAM_S3_*, not the local stack",
@@ -65,6 +70,11 @@ class Services:
 
     kafka: KafkaSettings
     env: dict[str, str]  # CALLSTREAM_* the services need for them (beyond our own environment)
+    stack: StackSettings | None = None  # the local stack, which chaos may kill
+
+    def lake(self) -> Lake:
+        s3 = S3Settings.from_env({**os.environ, **self.env})
+        return Lake(make_client(s3), s3.bucket, s3.prefix)
 
 
 @dataclass
@@ -77,6 +87,8 @@ class Run:
     sim: Child
     ingest_url: str
     started: float
+    services: Services
+    chaos: chaos.Chaos | None = None
 
     @property
     def sent_log(self) -> Path:
@@ -117,12 +129,18 @@ def _start_children(args: argparse.Namespace, services: Services, folder: Path) 
         "CALLSTREAM_RECORDINGS_MAX_BACKOFF": "5",
         "CALLSTREAM_LAKE_FLUSH_SECONDS": "10",
     }
-    children = []
-    for name in SERVICES:
-        port = procs.free_port()
-        extra = [] if name == "ingest" else ["--metrics-port", str(port)]
-        url_port = ingest_port if name == "ingest" else port
-        children.append(procs.start(name, [name, *extra], env, logs, url_port))
+    if args.chaos:  # a frozen enricher's partitions move within the freeze
+        env["CALLSTREAM_ENRICH_SESSION_TIMEOUT_MS"] = str(chaos.SESSION_TIMEOUT_MS)
+    workers = ["--workers", str(args.workers)] if args.workers > 1 else []
+    children = [procs.start("ingest", ["ingest", *workers], env, logs, ingest_port)]
+    for service, count in (("enrich", args.replicas), ("recordings", args.replicas), ("lake", 1)):
+        for index in range(1, count + 1):
+            port = procs.free_port()
+            name = f"{service}-{index}" if count > 1 or args.chaos else service
+            own = {**env, "CALLSTREAM_INSTANCE": str(index)}
+            children.append(
+                procs.start(name, [service, "--metrics-port", str(port)], own, logs, port)
+            )
     ingest_url = f"http://127.0.0.1:{ingest_port}"
     sim_args = ["sim", "--port", str(sim_port), "--target", ingest_url, "--rate", str(args.rate)]
     sim_args += [
@@ -151,6 +169,7 @@ def _start_children(args: argparse.Namespace, services: Services, folder: Path) 
         sim,
         ingest_url,
         time.monotonic(),
+        services,
     )
 
 
@@ -168,7 +187,9 @@ class Figures:
 
 async def _figures(session: aiohttp.ClientSession, run: Run) -> Figures:
     samples = await asyncio.gather(*(scrape(session, c.metrics_url) for c in run.children))
-    scraped: dict[str, Samples] = {c.name: s for c, s in zip(run.children, samples, strict=True)}
+    scraped: dict[str, Samples] = {}
+    for child, found in zip(run.children, samples, strict=True):  # replicas add up
+        scraped.setdefault(child.name.split("-")[0], []).extend(found)
     ingest, enrich = scraped["ingest"], scraped["enrich"]
     recordings, lake = scraped["recordings"], scraped["lake"]
     requests = total(ingest, "callstream_ingest_requests_total")
@@ -207,9 +228,10 @@ def _screen(run: Run, figures: Figures, latest: LatestCalls, phase: str) -> str:
         f"  raw events in the lake     {figures.lake_records:>8}",
         f"  consumer lag               enrich {lag.get('enrich', 0)}"
         f" · recordings {lag.get('recordings', 0)}",
-        "",
-        "  latest calls",
     ]
+    if run.chaos is not None:
+        lines += ["", "  chaos", *(f"    {event}" for event in run.chaos.events[-8:])]
+    lines += ["", "  latest calls"]
     for call in reversed(latest.calls):
         cause = call.hangup_cause.name if call.hangup_cause else "?"
         side = call.hangup_direction.name if call.hangup_direction else "?"
@@ -283,7 +305,10 @@ async def _watch(run: Run, starts: dict[TopicPartition, int], interrupts: Interr
                 if tty or now - shown_at >= 5:
                     _show(run, figures, latest, phase, tty)
                     shown_at = now
-                died = [c.name for c in [*run.children, run.sim] if not c.alive()]
+                down = run.chaos.down if run.chaos is not None else set()
+                died = [
+                    c.name for c in [*run.children, run.sim] if not c.alive() and c.name not in down
+                ]
                 if died:
                     return f"stopped: {', '.join(died)} exited unexpectedly"
                 if interrupts.count >= 2:
@@ -305,7 +330,10 @@ async def _watch(run: Run, starts: dict[TopicPartition, int], interrupts: Interr
         follow.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follow
-        await consumer.stop()
+        # aiokafka re-raises the cancellation of a fetch that was waiting on a broker
+        # being restarted; the view is done with it either way.
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer.stop()
 
 
 async def _settled(
@@ -316,9 +344,10 @@ async def _settled(
     caught_up = not any(figures.lag.values())
     return (
         caught_up
+        and (run.chaos is None or run.chaos.done)
         and _traffic_done(run.sim)
         and await _spool_empty(session, run)
-        and (await verify(run.kafka, run.topics, starts, run.sent_log)).ok
+        and (await verify(run.kafka, run.topics, starts, run.sent_log, run.services.lake())).ok
     )
 
 
@@ -328,6 +357,8 @@ def _summary(run: Run, ended: str, codes: dict[str, int], verdict: Verdict) -> l
         f"callstream run: {ended} after {took:.0f}s",
         *("  " + line for line in verdict.lines()),
     ]
+    if run.chaos is not None:
+        lines += ["  faults injected:", *(f"    {event}" for event in run.chaos.events)]
     lines.append("  exit codes: " + ", ".join(f"{name} {code}" for name, code in codes.items()))
     lines += [f"  MISSING {e.kind} {e.tenant} {e.uuid}" for e in verdict.missing[:10]]
     lines += [f"  NO RECORDING for call {u}" for u in sorted(verdict.recordings_missing)[:10]]
@@ -345,15 +376,36 @@ async def _run(args: argparse.Namespace, services: Services, folder: Path) -> in
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, interrupts)
+    faults = _start_chaos(run) if args.chaos else None
     try:
         ended = await _watch(run, starts, interrupts)
     finally:
+        if faults is not None:
+            await _end_chaos(faults)
         codes = await asyncio.to_thread(procs.stop, [*run.children, run.sim])
-    verdict = await verify(run.kafka, run.topics, starts, run.sent_log)
+    verdict = await verify(run.kafka, run.topics, starts, run.sent_log, services.lake())
     lines = _summary(run, ended, codes, verdict)
     print("\n".join(lines))
     (folder / "summary.txt").write_text("\n".join(lines) + "\n")
     return 0 if lines[-1].startswith("  result: OK") else 1
+
+
+def _start_chaos(run: Run) -> asyncio.Task[None]:
+    events = run.folder / "chaos.log"
+    run.chaos = chaos.Chaos(run.children, run.services.stack, events, started=run.started)
+    faults = chaos.schedule(
+        run.args.replicas, local_stack=run.services.stack is not None, seed=run.args.seed
+    )
+    duration = run.args.duration or 120.0
+    return asyncio.create_task(chaos.inject(run.chaos, faults, duration))
+
+
+async def _end_chaos(task: asyncio.Task[None]) -> None:
+    """A fault still running is let finish (a frozen process is resumed, a killed one
+    restarted) before the services are stopped."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(asyncio.shield(task), 90)
+    task.cancel()
 
 
 def _services_from_env() -> Services:
@@ -364,6 +416,9 @@ def _services_from_env() -> Services:
 
 
 def main(args: argparse.Namespace) -> int:
+    # The view's own Kafka clients would print each failed connection while a broker is
+    # restarted; the services' logs hold what matters.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     settings = StackSettings.from_env(os.environ)
     runs = Path(os.environ.get("CALLSTREAM_RUN_DIR") or settings.root / "runs")
     folder = runs / time.strftime("%Y%m%d-%H%M%S")
@@ -384,9 +439,8 @@ def main(args: argparse.Namespace) -> int:
         return 1
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        return asyncio.run(
-            _run(args, Services(settings.kafka_settings(), settings.env_exports()), folder)
-        )
+        services = Services(settings.kafka_settings(), settings.env_exports(), settings)
+        return asyncio.run(_run(args, services, folder))
     finally:
         if started and not args.keep_stack:  # leave a stack that was already running alone
             print("callstream run: " + ", ".join(stack.down()) + " (the local stack it started)")

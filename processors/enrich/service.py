@@ -12,16 +12,18 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 import msgspec
+from aiokafka.errors import KafkaError
 
 from common.config import KafkaSettings
 from common.kafka import records_to_end, topic_reader
 from common.records import SCHEMA_VERSION, CdrRecord
+from common.retry import until_done
 from common.topics import Header, Topics
 from processors.consumer import RdConsumer, Record, consumer_config
 from processors.enrich.dedupe import Deduper
 from processors.enrich.transform import EnrichError, enrich, origin
 from processors.runtime import Rejected, RevokeAfterBatch, TransactionalPipe
-from processors.transactions import Output, RdTransactions, producer_config
+from processors.transactions import Output, RdTransactions, TransactionFailed, producer_config
 from yunhu.callbacks import CallbackKind
 
 log = logging.getLogger(__name__)
@@ -100,8 +102,12 @@ async def pipe(
 ) -> AsyncIterator[TransactionalPipe]:
     """Build, start and (after the caller is done) close the enrich pipe."""
     deduper = Deduper(settings.dedupe_capacity)
-    remembered = await warm_up(
-        kafka, [topics.callstate, topics.cdr], deduper, settings.dedupe_window_hours
+    remembered = await until_done(
+        lambda: warm_up(
+            kafka, [topics.callstate, topics.cdr], deduper, settings.dedupe_window_hours
+        ),
+        "reading back the recent record ids",
+        retry_on=(KafkaError,),
     )
     log.info("dedupe warm", extra={"record_ids": remembered})
 
@@ -112,7 +118,7 @@ async def pipe(
         on_assigned=listener.on_partitions_assigned,
     )
     transactions = RdTransactions(producer_config(kafka, settings.transactional_id), consumer)
-    await transactions.start()
+    await until_done(transactions.start, "starting transactions", retry_on=(TransactionFailed,))
     enricher = Enricher(topics, ZoneInfo(settings.source_tz), deduper)
     runner = TransactionalPipe(
         consumer, transactions, service=SERVICE, deadletter_topic=topics.deadletter,

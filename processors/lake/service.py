@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from common.config import KafkaSettings
 from common.kafka import manual_consumer
+from common.retry import until_done
 from common.topics import Topics
 from processors.lake.buffer import LakeBuffer, LakeObject
 
@@ -224,7 +225,7 @@ async def lake_service(
     )
     lake = Lake(client, put, settings)
     client.subscribe([topics.callstate_raw, topics.cdr_raw], listener=lake.listener)
-    await client.start()
+    await until_done(client.start, "starting the lake's consumer", retry_on=(KafkaError,))
     try:
         yield lake
     finally:

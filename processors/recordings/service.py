@@ -23,13 +23,14 @@ from typing import Any, Final
 import aiohttp
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import Counter
 
 from common.config import KafkaSettings
 from common.kafka import durable_producer, manual_consumer
 from common.records import CdrRecord, RecordingRecord
+from common.retry import until_done
 from common.topics import Header, Topics, dead_letter_headers
 from processors.recordings.archive import S3Archive
 from processors.recordings.fetch import UnsafeKeyError, fetch_and_archive
@@ -311,7 +312,7 @@ async def recordings_service(
         kafka, group_id=settings.group_id, max_poll_interval_ms=settings.max_poll_interval_ms
     )
     async with contextlib.AsyncExitStack() as stack:
-        await producer.start()
+        await until_done(producer.start, "starting the producer", retry_on=(KafkaError,))
         stack.push_async_callback(producer.stop)
         listed = [host for tenant in tenants.values() for host in tenant.download_hosts]
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(listed))
@@ -322,6 +323,6 @@ async def recordings_service(
         )  # fmt: skip
         workers = PartitionWorkers(consumer, recorder)
         consumer.subscribe(subscription(topics), listener=workers)
-        await consumer.start()
+        await until_done(consumer.start, "starting the consumer", retry_on=(KafkaError,))
         stack.push_async_callback(consumer.stop)
         yield RecordingsService(recorder, consumer, workers)

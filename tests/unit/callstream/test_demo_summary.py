@@ -16,7 +16,7 @@ def _run(tmp_path: Path) -> Run:
     none: Any = None
     return Run(
         argparse.Namespace(duration=60), KafkaSettings("x:1"), Topics(), tmp_path, [], none,
-        "http://x", time.monotonic(),
+        "http://x", time.monotonic(), none,
     )  # fmt: skip
 
 
@@ -38,3 +38,12 @@ def test_a_lost_callback_a_missing_recording_no_traffic_or_a_bad_exit_fail(
     assert "FAILED" in _result(tmp_path, unarchived)
     assert "FAILED" in _result(tmp_path, Verdict(accepted=0))
     assert "FAILED" in _result(tmp_path, Verdict(accepted=3), enrich=1)
+
+
+def test_a_record_enriched_twice_or_a_raw_record_missing_from_the_lake_fail(
+    tmp_path: Path,
+) -> None:
+    fine = {"accepted": 3, "enriched": 3, "answered": {"a"}, "archived": {"a"}}
+    assert "FAILED" in _result(tmp_path, Verdict(**fine, twice=1))  # type: ignore[arg-type]
+    assert "FAILED" in _result(tmp_path, Verdict(**fine, lake_missing=2))  # type: ignore[arg-type]
+    assert "OK" in _result(tmp_path, Verdict(**fine, lake_missing=0))  # type: ignore[arg-type]
