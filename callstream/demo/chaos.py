@@ -24,6 +24,7 @@ from callstream.demo import procs
 from callstream.demo.procs import Child
 from callstream.stack import kafka as stack_kafka
 from callstream.stack import s3 as stack_s3
+from callstream.stack.process import Managed
 from callstream.stack.settings import StackSettings
 
 BROKER_DOWN = 20.0
@@ -118,12 +119,19 @@ def freeze_replica(name: str) -> Fault:
     return fault
 
 
+def _stack_pid(chaos: Chaos, server: Managed, what: str) -> int | None:
+    """The local stack server's pid, or None (noted) when it is not running."""
+    pid = server.pid()
+    if pid is None:
+        chaos.note(f"{what} is not running: its fault is skipped")
+    return pid
+
+
 async def restart_broker(chaos: Chaos) -> None:
     stack = chaos.stack
     assert stack is not None  # noqa: S101 - scheduled only with the local stack
-    pid = stack_kafka.managed(stack).pid()
+    pid = _stack_pid(chaos, stack_kafka.managed(stack), "Kafka")
     if pid is None:
-        chaos.note("Kafka is not running: broker fault skipped")
         return
     _signal_group(pid, signal.SIGKILL)
     chaos.note(f"Kafka broker SIGKILLed; back in {BROKER_DOWN:.0f}s")
@@ -136,9 +144,8 @@ async def restart_broker(chaos: Chaos) -> None:
 async def freeze_s3(chaos: Chaos) -> None:
     stack = chaos.stack
     assert stack is not None  # noqa: S101 - scheduled only with the local stack
-    pid = stack_s3.managed(stack).pid()
+    pid = _stack_pid(chaos, stack_s3.managed(stack), "S3")
     if pid is None:
-        chaos.note("S3 is not running: S3 fault skipped")
         return
     _signal_group(pid, signal.SIGSTOP)
     chaos.note(f"S3 frozen (SIGSTOP) for {S3_FROZEN:.0f}s")

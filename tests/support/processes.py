@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,3 +29,16 @@ def run_callstream(
         [sys.executable, "-m", "callstream", *args],
         env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
+
+
+def stop_service(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
+    """SIGTERM (after SIGCONT, should a test have frozen it); SIGKILL after `timeout`."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGCONT)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
 from zoneinfo import ZoneInfo
@@ -49,3 +51,17 @@ async def publish_raw(kafka: KafkaSettings, topics: Topics, items: list[Callback
             await future
     finally:
         await producer.stop()
+
+
+async def publish_until(
+    stop: asyncio.Event, kafka: KafkaSettings, topics: Topics, *, calls: int, seed: int
+) -> None:
+    """Fresh simulated calls in waves until `stop`; each callback is sent once at most
+    (a wave that fails, while a broker is down, is not sent again)."""
+    wave = 0
+    while not stop.is_set():
+        wave += 1
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await publish_raw(kafka, topics, simulated_callbacks(calls, seed=seed + wave))
+        await asyncio.sleep(0.05)

@@ -5,9 +5,6 @@ once and the lake holds every raw record."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
-import subprocess
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,8 +14,8 @@ from tests.support.delivery import create_topics
 from tests.support.kafka import read_topic
 from tests.support.lake import lake_positions, raw_positions
 from tests.support.private_kafka import PrivateKafka
-from tests.support.processes import start_service
-from tests.support.raw import publish_raw, simulated_callbacks
+from tests.support.processes import start_service, stop_service
+from tests.support.raw import publish_until
 from tests.support.services import Services
 
 if TYPE_CHECKING:
@@ -26,20 +23,6 @@ if TYPE_CHECKING:
 
 RESTARTS = 3
 DOWN_SECONDS = 8.0
-
-
-async def _publish_until(stop: asyncio.Event, broker: PrivateKafka, topics: Topics) -> None:
-    """Fresh calls every 100 ms while the broker is up; each callback is sent at most once
-    (a wave that fails while the broker is down is not sent again), so the raw topics hold
-    each callback at most once, whatever reached them."""
-    wave = 0
-    while not stop.is_set():
-        wave += 1
-        items = simulated_callbacks(10, seed=1000 + wave)
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(5):
-                await publish_raw(broker.kafka, topics, items)
-        await asyncio.sleep(0.1)
 
 
 async def test_enrich_and_the_lake_ride_out_broker_restarts(
@@ -64,7 +47,7 @@ async def test_enrich_and_the_lake_ride_out_broker_restarts(
     logs = {name: tmp_path / f"{name}.log" for name in ("enrich", "lake")}
     procs = {name: start_service(name, env, log) for name, log in logs.items()}
     stop = asyncio.Event()
-    traffic = asyncio.create_task(_publish_until(stop, broker, topics))
+    traffic = asyncio.create_task(publish_until(stop, broker.kafka, topics, calls=10, seed=1000))
     try:
         for _ in range(RESTARTS):
             await asyncio.sleep(4)  # traffic flowing: the kill lands mid-transaction
@@ -88,15 +71,7 @@ async def test_enrich_and_the_lake_ride_out_broker_restarts(
                     assert proc.poll() is None, f"{name} exited:\n{logs[name].read_text()[-4000:]}"
                 await asyncio.sleep(1)
     finally:
-        codes = {}
-        for name, proc in procs.items():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                codes[name] = proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                codes[name] = proc.wait()
+        codes = {name: stop_service(proc) for name, proc in procs.items()}
         await asyncio.to_thread(broker.stop)
     record_ids = [dict(r.headers)["record-id"] for r in out]
     assert len(record_ids) == len(set(record_ids)) == len(raw), "each raw record once"

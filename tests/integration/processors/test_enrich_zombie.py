@@ -8,39 +8,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import subprocess
 from pathlib import Path
 
-from common.topics import Topics
 from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
 from tests.support.lake import raw_positions
-from tests.support.processes import start_service
-from tests.support.raw import publish_raw, simulated_callbacks
+from tests.support.processes import start_service, stop_service
+from tests.support.raw import publish_until
 from tests.support.services import Services
 
 SESSION_TIMEOUT_MS = 6000
 FROZEN_SECONDS = 12.0
-
-
-async def _traffic(stop: asyncio.Event, services: Services, topics: Topics) -> None:
-    wave = 0
-    while not stop.is_set():
-        wave += 1
-        await publish_raw(services.kafka, topics, simulated_callbacks(20, seed=3000 + wave))
-        await asyncio.sleep(0.05)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> int:
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGCONT)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()
 
 
 async def test_a_frozen_then_resumed_enricher_commits_nothing_twice(
@@ -60,7 +38,7 @@ async def test_a_frozen_then_resumed_enricher_commits_nothing_twice(
         procs.append(start_service("enrich", env, log))
         logs.append(log)
     stop = asyncio.Event()
-    traffic = asyncio.create_task(_traffic(stop, services, topics))
+    traffic = asyncio.create_task(publish_until(stop, services.kafka, topics, calls=20, seed=3000))
     try:
         await asyncio.sleep(8)  # both joined, traffic flowing
         for proc in procs:
@@ -88,7 +66,7 @@ async def test_a_frozen_then_resumed_enricher_commits_nothing_twice(
         with contextlib.suppress(asyncio.CancelledError):
             traffic.cancel()
             await traffic
-        codes = [_stop(proc) for proc in procs]
+        codes = [stop_service(proc) for proc in procs]
     sources = [dict(r.headers)["record-id"] for r in out]
     twice = len(sources) - len(set(sources))
     assert twice == 0, f"{twice} records committed twice"

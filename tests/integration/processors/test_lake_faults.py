@@ -6,36 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import subprocess
 from pathlib import Path
 
 from common.s3 import ensure_bucket, make_client
-from common.topics import Topics
 from tests.integration.conftest import TopicSetFactory
 from tests.support.lake import lake_positions, raw_positions
 from tests.support.private_s3 import PrivateS3
-from tests.support.processes import start_service
-from tests.support.raw import publish_raw, simulated_callbacks
+from tests.support.processes import start_service, stop_service
+from tests.support.raw import publish_until
 from tests.support.services import Services
-
-
-async def _traffic(stop: asyncio.Event, services: Services, topics: Topics) -> None:
-    wave = 0
-    while not stop.is_set():
-        wave += 1
-        await publish_raw(services.kafka, topics, simulated_callbacks(10, seed=2000 + wave))
-        await asyncio.sleep(0.1)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()
 
 
 async def test_the_lake_rides_out_an_s3_stall_and_a_rebalance(
@@ -60,7 +40,7 @@ async def test_the_lake_rides_out_an_s3_stall_and_a_rebalance(
     first = start_service("lake", env, logs[0])
     second: subprocess.Popen[bytes] | None = None
     stop = asyncio.Event()
-    traffic = asyncio.create_task(_traffic(stop, services, topics))
+    traffic = asyncio.create_task(publish_until(stop, services.kafka, topics, calls=10, seed=2000))
     codes = []
     try:
         await asyncio.sleep(3)
@@ -70,7 +50,7 @@ async def test_the_lake_rides_out_an_s3_stall_and_a_rebalance(
         await asyncio.sleep(3)
         second = start_service("lake", env, logs[1])  # partitions move to it
         await asyncio.sleep(8)
-        codes.append(_stop(second))  # and back
+        codes.append(stop_service(second))  # and back
         await asyncio.sleep(3)
         stop.set()
         await traffic
@@ -87,9 +67,9 @@ async def test_the_lake_rides_out_an_s3_stall_and_a_rebalance(
         with contextlib.suppress(asyncio.CancelledError):
             traffic.cancel()
             await traffic
-        codes.insert(0, _stop(first))
+        codes.insert(0, stop_service(first))
         if second is not None and second.poll() is None:
-            codes.append(_stop(second))
+            codes.append(stop_service(second))
         with contextlib.suppress(Exception):
             private.thaw()
         private.stop()
