@@ -87,12 +87,15 @@ def test_every_manifest_parses_into_named_kubernetes_objects() -> None:
             assert doc["metadata"]["name"].startswith("callstream")
 
 
-def test_a_deployment_per_service_each_with_probes_resources_and_a_grace_period() -> None:
-    deployments = {d["metadata"]["name"]: d for d in k8s_docs() if d["kind"] == "Deployment"}
-    assert set(deployments) == {
-        f"callstream-{s}" for s in ("ingest", "enrich", "recordings", "lake")
+def test_a_workload_per_service_each_with_probes_resources_and_a_grace_period() -> None:
+    workloads = {
+        d["metadata"]["name"]: d for d in k8s_docs() if d["kind"] in {"Deployment", "StatefulSet"}
     }
-    for deployment in deployments.values():
+    assert set(workloads) == {f"callstream-{s}" for s in ("ingest", "enrich", "recordings", "lake")}
+    # enrich's pod names are its transactional ids: stable across restarts.
+    assert workloads["callstream-enrich"]["kind"] == "StatefulSet"
+
+    for deployment in workloads.values():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["terminationGracePeriodSeconds"] >= 30
         assert pod["securityContext"]["runAsNonRoot"] is True
