@@ -84,11 +84,11 @@ class Lake:
         now = time.monotonic()
         self._flushed_at = now  # the last flush attempt: the next is due after flush_seconds
         self._progress_at = now  # the last flush that committed, or lag found to be 0
-        self._oldest_at: float | None = None  # when the oldest record not yet written came
+        self.oldest_at: float | None = None  # when the oldest record not yet written came
         self.lag: int | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        watcher = asyncio.create_task(self._watch())
+        watcher = asyncio.create_task(self.watch())
         try:
             while not stop.is_set():
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=5000)
@@ -96,8 +96,8 @@ class Lake:
                     for records in batches.values():
                         for record in records:
                             self.buffer.add(record)
-                    if self.buffer.records and self._oldest_at is None:
-                        self._oldest_at = time.monotonic()
+                    if self.buffer.records and self.oldest_at is None:
+                        self.oldest_at = time.monotonic()
                     if self._due():
                         await self._flush_or_wait(stop)
             async with self.lock:
@@ -112,7 +112,7 @@ class Lake:
         stalled = time.monotonic() - self._progress_at > self.settings.stall_seconds
         return not (stalled and (self.lag or 0) > 0)
 
-    async def _watch(self) -> None:
+    async def watch(self) -> None:
         """Measures the group's lag and the ages the metrics and the health check use."""
         while True:
             with contextlib.suppress(KafkaError, OSError):  # Kafka away: keep the last figure
@@ -122,7 +122,7 @@ class Lake:
             now = time.monotonic()
             self.metrics.lag.set(self.lag or 0)
             self.metrics.since_flush.set(now - self._progress_at)
-            oldest = self._oldest_at
+            oldest = self.oldest_at
             self.metrics.oldest_unflushed.set(0 if oldest is None else now - oldest)
             await asyncio.sleep(self.settings.lag_every)
 
@@ -172,7 +172,7 @@ class Lake:
         await self.consumer.commit(offsets)
         self._progress_at = time.monotonic()
         if not self.buffer.records:
-            self._oldest_at = None
+            self.oldest_at = None
         log.info(
             "lake flush",
             extra={"objects": len(objects), "records": sum(len(o.lines) for o in objects)},

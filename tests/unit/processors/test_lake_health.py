@@ -43,7 +43,7 @@ def _gauge(lake: Lake, name: str) -> float:
 
 
 async def _watch_a_while(lake: Lake) -> None:
-    watcher = asyncio.create_task(lake._watch())
+    watcher = asyncio.create_task(lake.watch())
     await asyncio.sleep(0.05)
     watcher.cancel()
 
@@ -82,9 +82,9 @@ async def test_a_lake_that_caught_up_is_healthy_however_long_it_was_idle() -> No
 
 async def test_the_oldest_unflushed_age_follows_the_buffer() -> None:
     lake = _lake(FakeConsumer({}))
-    lake._oldest_at = time.monotonic() - 5
+    lake.oldest_at = time.monotonic() - 5
     await _watch_a_while(lake)
     assert _gauge(lake, "callstream_lake_oldest_unflushed_age_seconds") >= 5
-    lake._oldest_at = None
+    lake.oldest_at = None
     await _watch_a_while(lake)
     assert _gauge(lake, "callstream_lake_oldest_unflushed_age_seconds") == 0
