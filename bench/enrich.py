@@ -20,11 +20,11 @@ from callstream.stack import Stack, StackSettings
 from common.config import KafkaSettings
 from common.gc_tuning import settle_gc
 from common.topics import Topics
+from devkit.raw import publish_raw, simulated_callbacks
+from devkit.topics import create_topics, delete_topics
 from processors.enrich.service import EnrichSettings, pipe
 from processors.runtime import TransactionalPipe
 from processors.transactions import Output
-from tests.support.delivery import create_topics, delete_topics
-from tests.support.raw import publish_raw, simulated_callbacks
 
 
 def _cpu() -> float:

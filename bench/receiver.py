@@ -29,9 +29,9 @@ import aiohttp
 
 from callstream.stack import Stack, StackSettings
 from common.topics import Topics
-from tests.support.delivery import create_topics, delete_topics
-from tests.support.ports import free_port
-from tests.support.sim import TENANTS_TOML, sim_tenants
+from devkit.ports import free_port
+from devkit.sim import TENANTS_TOML, sim_tenants
+from devkit.topics import create_topics, delete_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = ROOT / "yunhu" / "examples" / "callstate.json"

@@ -18,8 +18,8 @@ import uuid
 import orjson
 
 from callstream.stack import Stack, StackSettings
-from tests.support.ports import free_port
-from tests.support.sim import sim_tenants
+from devkit.ports import free_port
+from devkit.sim import sim_tenants
 from yunhu.sim.api import Simulator
 from yunhu.sim.audio import SECOND_BYTES
 from yunhu.sim.run import serving

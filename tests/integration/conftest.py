@@ -11,7 +11,7 @@ import pytest
 from common.kafka import TopicSpec, ensure_topics, kafka_admin
 from common.s3 import ensure_bucket, make_client
 from common.topics import Topics
-from tests.support.delivery import delete_topics, new_topics
+from devkit.topics import delete_topics, new_topics
 from tests.support.services import Services, real_services
 
 if TYPE_CHECKING:

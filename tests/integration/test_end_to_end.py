@@ -15,12 +15,12 @@ import msgspec
 from common.records import CdrRecord, RecordingRecord
 from common.schemas import topic_schemas
 from common.topics import Topics
+from devkit.sim import running_simulator
 from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
 from tests.support.processes import start_service
 from tests.support.receiver import running_receiver, wait_drained
 from tests.support.services import Services
-from tests.support.sim import running_simulator
 from yunhu.sim.audio import wav_bytes
 from yunhu.sim.poster import TrafficSettings
 from yunhu.sim.run import post_traffic

@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from common.config import KafkaSettings
-from common.kafka import TopicSpec, ensure_topics, kafka_admin
 from common.topics import Topics
 from tests.support.kafka import Record, read_topic
 from yunhu.sim.sentlog import SentEntry, read_sent_log
-
-
-async def new_topics(kafka: KafkaSettings, partitions: int = 3) -> tuple[str, Topics]:
-    """Every callstream topic, with a suffix of this test's own, created on the broker."""
-    suffix = uuid.uuid4().hex[:10]
-    topics = Topics.with_suffix(suffix)
-    await create_topics(kafka, topics, partitions)
-    return suffix, topics
-
-
-async def create_topics(kafka: KafkaSettings, topics: Topics, partitions: int = 3) -> None:
-    async with kafka_admin(kafka) as admin:
-        await ensure_topics(admin, [TopicSpec(t, partitions) for t in topics.all()])
-
-
-async def delete_topics(kafka: KafkaSettings, names: list[str]) -> None:
-    """A broker piling up test and benchmark topics slows down: delete them when done."""
-    async with kafka_admin(kafka) as admin:
-        await admin.delete_topics(names)
 
 
 @dataclass

@@ -12,13 +12,13 @@ from aiohttp import web
 from aiohttp.test_utils import RawTestServer, TestClient
 
 from common.topics import Topics
+from devkit.sim import sim_tenants
 from ingest.accept import Ingest
 from ingest.app import Receiver, running, server_options
 from ingest.durable import DurableWriter
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from tests.support.fakes import connect_to
-from tests.support.sim import sim_tenants
 
 Client = TestClient[web.BaseRequest, None]
 

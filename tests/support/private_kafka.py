@@ -11,7 +11,7 @@ from pathlib import Path
 from callstream.stack import StackSettings
 from callstream.stack import kafka as stack_kafka
 from common.config import KafkaSettings
-from tests.support.ports import free_ports
+from devkit.ports import free_ports
 
 
 @dataclass

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.ports import free_port
+from devkit.ports import free_port
 
 
 def start_service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

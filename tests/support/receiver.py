@@ -17,9 +17,9 @@ import aiohttp
 
 from common.config import KafkaSettings
 from common.topics import Topics
-from tests.support.delivery import create_topics, delete_topics
-from tests.support.ports import free_port
-from tests.support.sim import TENANTS_TOML
+from devkit.ports import free_port
+from devkit.sim import TENANTS_TOML
+from devkit.topics import create_topics, delete_topics
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Imports flow one way: yunhu ← common ← ingest, processors ← callstream."""
+"""Imports flow one way: yunhu ← common ← ingest, processors ← callstream; the tests and
+the benchmarks share helpers through devkit, and never import each other."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ ALLOWED = {
     "ingest": {"yunhu", "common", "ingest"},
     "processors": {"yunhu", "common", "processors"},
     "callstream": {"yunhu", "common", "ingest", "processors", "callstream"},
+    "devkit": {"yunhu", "common", "ingest", "processors", "callstream", "devkit"},
+    "tests": {"yunhu", "common", "ingest", "processors", "callstream", "devkit", "tests"},
+    "bench": {"yunhu", "common", "ingest", "processors", "callstream", "devkit", "bench"},
 }
 OURS = set(ALLOWED)
 

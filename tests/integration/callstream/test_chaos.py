@@ -8,7 +8,7 @@ import random
 import re
 from pathlib import Path
 
-from tests.support.ports import free_ports
+from devkit.ports import free_ports
 from tests.support.processes import run_callstream
 
 FAULTS = [

@@ -7,11 +7,11 @@ import signal
 from pathlib import Path
 
 from common.kafka import KeyHashPartitioner
+from devkit.sim import running_simulator
 from tests.integration.conftest import TopicSetFactory
 from tests.support.delivery import check_delivery
 from tests.support.receiver import running_receiver, start_receiver, stop, wait_healthy
 from tests.support.services import Services
-from tests.support.sim import running_simulator
 from yunhu.sim.poster import TrafficSettings
 from yunhu.sim.run import post_traffic
 from yunhu.sim.sentlog import read_sent_log

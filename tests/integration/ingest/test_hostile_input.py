@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.topics import Topics
+from devkit.sim import sim_tenants
 from tests.support.kafka import read_topic
 from tests.support.receiver import Receiver, receiver_on_own_topics
 from tests.support.services import Services
-from tests.support.sim import sim_tenants
 
 KEY = sim_tenants()["9024"].callback_key
 SEED_CDR = (Path(__file__).resolve().parents[3] / "yunhu" / "examples" / "cdr.json").read_bytes()

@@ -6,7 +6,9 @@ import asyncio
 import signal
 from pathlib import Path
 
-from tests.support.delivery import check_delivery, new_topics
+from devkit.sim import running_simulator
+from devkit.topics import new_topics
+from tests.support.delivery import check_delivery
 from tests.support.private_kafka import PrivateKafka
 from tests.support.receiver import (
     killed_on_exit,
@@ -15,7 +17,6 @@ from tests.support.receiver import (
     wait_drained,
     wait_healthy,
 )
-from tests.support.sim import running_simulator
 from yunhu.sim.poster import TrafficSettings
 from yunhu.sim.run import post_traffic
 from yunhu.sim.sentlog import read_sent_log

@@ -9,12 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from devkit.ports import free_port
+from devkit.sim import running_simulator
 from tests.integration.conftest import TopicSetFactory
 from tests.support.delivery import check_delivery
-from tests.support.ports import free_port
 from tests.support.receiver import Receiver, tenants_file, wait_healthy
 from tests.support.services import Services
-from tests.support.sim import running_simulator
 from yunhu.sim.poster import TrafficSettings
 from yunhu.sim.run import post_traffic
 

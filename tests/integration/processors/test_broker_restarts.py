@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common.topics import Topics
-from tests.support.delivery import create_topics
+from devkit.raw import publish_until
+from devkit.topics import create_topics
 from tests.support.kafka import read_topic
 from tests.support.lake import lake_positions, raw_positions
 from tests.support.private_kafka import PrivateKafka
 from tests.support.processes import start_service, stop_service
-from tests.support.raw import publish_until
 from tests.support.services import Services
 
 if TYPE_CHECKING:

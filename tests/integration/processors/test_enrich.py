@@ -12,10 +12,10 @@ import msgspec
 from common.config import KafkaSettings
 from common.records import CdrRecord
 from common.topics import Topics
+from devkit.raw import publish_raw, simulated_callbacks
 from processors.enrich.service import EnrichSettings, pipe
 from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
-from tests.support.raw import publish_raw, simulated_callbacks
 from tests.support.services import Services
 from yunhu.sim.traffic import Callback
 

@@ -7,10 +7,10 @@ import signal
 import subprocess
 from pathlib import Path
 
+from devkit.raw import publish_raw, simulated_callbacks
 from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
 from tests.support.processes import start_service
-from tests.support.raw import publish_raw, simulated_callbacks
 from tests.support.services import Services
 
 

@@ -10,11 +10,11 @@ import contextlib
 import signal
 from pathlib import Path
 
+from devkit.raw import publish_until
 from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
 from tests.support.lake import raw_positions
 from tests.support.processes import start_service, stop_service
-from tests.support.raw import publish_until
 from tests.support.services import Services
 
 SESSION_TIMEOUT_MS = 6000

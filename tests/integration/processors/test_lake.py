@@ -12,13 +12,13 @@ from callstream.lake_cli import s3_put
 from common.config import S3Settings
 from common.kafka import kafka_admin
 from common.topics import Topics
+from devkit.raw import publish_raw, simulated_callbacks
 from processors.lake.lines import decode_lines
 from processors.lake.service import LakeSettings, lake_service
 from processors.replay.publish import REPLAY
 from tests.integration.conftest import TopicFactory, TopicSetFactory
 from tests.support.kafka import read_topic
 from tests.support.processes import run_callstream
-from tests.support.raw import publish_raw, simulated_callbacks
 from tests.support.services import Services
 
 if TYPE_CHECKING:

@@ -10,11 +10,11 @@ import subprocess
 from pathlib import Path
 
 from common.s3 import ensure_bucket, make_client
+from devkit.raw import publish_until
 from tests.integration.conftest import TopicSetFactory
 from tests.support.lake import lake_positions, raw_positions
 from tests.support.private_s3 import PrivateS3
 from tests.support.processes import start_service, stop_service
-from tests.support.raw import publish_until
 from tests.support.services import Services
 
 

@@ -20,6 +20,7 @@ from common.kafka import durable_producer
 from common.records import CdrRecord, Origin, RecordingRecord
 from common.s3 import make_client
 from common.topics import Topics
+from devkit.sim import running_simulator
 from processors.enrich.transform import cdr_record
 from processors.recordings.archive import S3Archive
 from processors.recordings.service import (
@@ -31,7 +32,6 @@ from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
 from tests.support.private_s3 import PrivateS3
 from tests.support.services import Services
-from tests.support.sim import running_simulator
 from yunhu.callbacks import Cdr, decode_cdr
 from yunhu.sim.api import Simulator
 from yunhu.sim.audio import wav_bytes

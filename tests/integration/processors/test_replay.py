@@ -11,12 +11,12 @@ import msgspec
 from common.kafka import durable_producer, kafka_admin
 from common.records import CdrRecord
 from common.topics import Header
+from devkit.raw import publish_raw, raw_headers, simulated_callbacks
 from processors.replay.publish import REPLAY, REPLAY_SOURCE
 from tests.integration.conftest import TopicFactory, TopicSetFactory
 from tests.integration.processors.test_enrich import running_enrich
 from tests.support.kafka import read_topic
 from tests.support.processes import run_callstream
-from tests.support.raw import publish_raw, raw_headers, simulated_callbacks
 from tests.support.services import Services
 
 HOUR_MS = 3_600_000

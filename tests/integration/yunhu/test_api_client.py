@@ -12,7 +12,7 @@ import aiohttp
 import msgspec
 import pytest
 
-from tests.support.sim import running_simulator, sim_tenants
+from devkit.sim import running_simulator, sim_tenants
 from yunhu.api import (
     ApiError,
     Credentials,

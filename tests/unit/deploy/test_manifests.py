@@ -16,10 +16,10 @@ from prometheus_client import CollectorRegistry
 
 from callstream.cli import build_parser
 from common.probes import probes
+from devkit.ports import free_port
 from ingest.settings import IngestSettings
 from tests.support.fakes import FakeProducer
 from tests.support.ingest_app import make_ingest, serving
-from tests.support.ports import free_port
 from yunhu.tenants import load_tenants
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from devkit.sim import sim_tenants
 from ingest.accept import Ingest
 from ingest.durable import DurableWriter
 from ingest.openapi import OPENAPI
@@ -17,7 +18,6 @@ from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from tests.support.fakes import FakeProducer
 from tests.support.ingest_app import Client, make_ingest, serving
-from tests.support.sim import sim_tenants
 
 ROOT = Path(__file__).resolve().parents[3]
 CALLSTATE = (ROOT / "yunhu" / "examples" / "callstate.json").read_bytes()

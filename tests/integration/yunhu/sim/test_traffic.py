@@ -14,8 +14,8 @@ from pathlib import Path
 import msgspec
 from aiohttp import web
 
-from tests.support.ports import free_port
-from tests.support.sim import TENANTS_TOML, running_simulator, sim_tenants
+from devkit.ports import free_port
+from devkit.sim import TENANTS_TOML, running_simulator, sim_tenants
 from yunhu.callbacks import Cdr, decode_cdr
 from yunhu.sim.poster import EXAMPLES, TrafficSettings
 from yunhu.sim.run import post_traffic

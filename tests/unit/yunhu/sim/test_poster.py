@@ -8,7 +8,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.support.sim import sim_tenants
+from devkit.sim import sim_tenants
 from yunhu.sim.poster import Poster, TrafficSettings, generate
 
 TZ = ZoneInfo("Asia/Shanghai")

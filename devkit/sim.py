@@ -1,4 +1,4 @@
-"""A running simulator on a real loopback port, for integration tests."""
+"""The simulator's tenants, and a running simulator on a real loopback port."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 
-from tests.support.ports import free_port
+from devkit.ports import free_port
 from yunhu.sim.api import Simulator
 from yunhu.sim.run import serving
 from yunhu.sim.settings import SimSettings

@@ -1,4 +1,4 @@
-"""Raw records as the receiver writes them, for consumer tests."""
+"""Raw records as the receiver writes them, for consumer tests and benchmarks."""
 
 from __future__ import annotations
 
