@@ -8,7 +8,8 @@ import dataclasses
 import os
 import sys
 
-from common.config import ConfigError, KafkaSettings, env_float, env_int
+from callstream.print_config import add_option, print_config
+from common.config import ConfigError, KafkaSettings
 from common.gc_tuning import settle_gc
 from common.logs import setup_logging
 from common.probes import probes
@@ -21,22 +22,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("enrich", help="the enrichment consumer", description=__doc__)
     p.add_argument("--instance", help="stable replica name (default $CALLSTREAM_INSTANCE or 0)")
     p.add_argument("--metrics-port", type=int, help="port of /healthz and /metrics")
+    add_option(p)
     p.set_defaults(handler=main)
 
 
 def settings_from_env(args: argparse.Namespace) -> EnrichSettings:
-    env, d = os.environ, EnrichSettings()
-    settings = EnrichSettings(
-        group_id=env.get("CALLSTREAM_ENRICH_GROUP") or d.group_id,
-        instance=env.get("CALLSTREAM_INSTANCE") or d.instance,
-        source_tz=env.get("CALLSTREAM_SOURCE_TZ") or d.source_tz,
-        dedupe_window_hours=env_float(env, "CALLSTREAM_ENRICH_DEDUPE_HOURS", d.dedupe_window_hours),
-        dedupe_capacity=env_int(env, "CALLSTREAM_ENRICH_DEDUPE_CAPACITY", d.dedupe_capacity),
-        metrics_port=env_int(env, "CALLSTREAM_ENRICH_METRICS_PORT", d.metrics_port),
-        session_timeout_ms=env_int(
-            env, "CALLSTREAM_ENRICH_SESSION_TIMEOUT_MS", d.session_timeout_ms
-        ),
-    )
+    settings = EnrichSettings.from_env(os.environ)
     overrides = {"instance": args.instance, "metrics_port": args.metrics_port}
     return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -58,5 +49,7 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"callstream enrich: {err}", file=sys.stderr)
         return 2
+    if args.print_config:
+        return print_config(settings, kafka)
     asyncio.run(serve(kafka, Topics.from_env(os.environ), settings))
     return 0

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from callstream.print_config import add_option, print_config
 from common.config import ConfigError, KafkaSettings
 from common.logs import setup_logging
 from common.topics import Topics
@@ -25,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--spool-dir", type=Path, help="spool folder (one sub-folder per worker)")
     p.add_argument("--tenants", type=Path, help="tenants TOML file (default $CALLSTREAM_TENANTS)")
     p.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    add_option(p)
     p.set_defaults(handler=main)
 
 
@@ -46,6 +48,8 @@ def main(args: argparse.Namespace) -> int:
     if args.spool_dir is not None:
         overrides["spool_dir"] = args.spool_dir
     settings = dataclasses.replace(settings, **overrides)
+    if args.print_config:
+        return print_config(settings, kafka)
     if args.workers > 1 and args.worker_index is None:
         base = list(sys.argv[1:])
         return supervise([worker_argv(base, i) for i in range(args.workers)])

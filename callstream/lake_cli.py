@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import sys
 
-from common.config import ConfigError, KafkaSettings, S3Settings, env_float, env_int
+from callstream.print_config import add_option, print_config
+from common.config import ConfigError, KafkaSettings, S3Settings
 from common.logs import setup_logging
 from common.probes import probes
 from common.s3 import make_client
@@ -20,19 +22,8 @@ from processors.lake.service import LakeSettings, Put, lake_service
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("lake", help="archive the raw topics to S3", description=__doc__)
     p.add_argument("--metrics-port", type=int, help="port of /healthz and /metrics")
+    add_option(p)
     p.set_defaults(handler=main)
-
-
-def settings_from_env(s3: S3Settings) -> LakeSettings:
-    env, d = os.environ, LakeSettings()
-    return LakeSettings(
-        group_id=env.get("CALLSTREAM_LAKE_GROUP") or d.group_id,
-        prefix=s3.prefix,
-        flush_records=env_int(env, "CALLSTREAM_LAKE_FLUSH_RECORDS", d.flush_records),
-        flush_seconds=env_float(env, "CALLSTREAM_LAKE_FLUSH_SECONDS", d.flush_seconds),
-        metrics_port=env_int(env, "CALLSTREAM_LAKE_METRICS_PORT", d.metrics_port),
-        stall_seconds=env_float(env, "CALLSTREAM_LAKE_STALL_SECONDS", d.stall_seconds),
-    )
 
 
 def s3_put(s3: S3Settings) -> Put:
@@ -59,10 +50,13 @@ def main(args: argparse.Namespace) -> int:
     try:
         kafka = KafkaSettings.from_env(os.environ)
         s3 = S3Settings.from_env(os.environ)
-        settings = settings_from_env(s3)
+        settings = LakeSettings.from_env(os.environ)
     except ConfigError as err:
         print(f"callstream lake: {err}", file=sys.stderr)
         return 2
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
+    settings = dataclasses.replace(settings, metrics_port=port)
+    if args.print_config:
+        return print_config(settings, kafka, s3)
     asyncio.run(serve(kafka, s3, settings, port))
     return 0

@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from common.config import ConfigError, KafkaSettings, S3Settings, env_float, env_int
+from callstream.print_config import add_option, print_config
+from common.config import ConfigError, KafkaSettings, S3Settings
 from common.logs import setup_logging
 from common.probes import probes
 from common.s3 import make_client
@@ -24,21 +25,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("recordings", help="the recording archiver", description=__doc__)
     p.add_argument("--tenants", type=Path, help="tenants TOML file (default $CALLSTREAM_TENANTS)")
     p.add_argument("--metrics-port", type=int, help="port of /healthz and /metrics")
+    add_option(p)
     p.set_defaults(handler=main)
-
-
-def settings_from_env() -> RecordingsSettings:
-    env, d = os.environ, RecordingsSettings()
-    return RecordingsSettings(
-        group_id=env.get("CALLSTREAM_RECORDINGS_GROUP") or d.group_id,
-        concurrency=env_int(env, "CALLSTREAM_RECORDINGS_CONCURRENCY", d.concurrency),
-        per_tenant=env_int(env, "CALLSTREAM_RECORDINGS_PER_TENANT", d.per_tenant),
-        retry_window=env_float(env, "CALLSTREAM_RECORDINGS_RETRY_WINDOW", d.retry_window),
-        first_backoff=env_float(env, "CALLSTREAM_RECORDINGS_FIRST_BACKOFF", d.first_backoff),
-        max_backoff=env_float(env, "CALLSTREAM_RECORDINGS_MAX_BACKOFF", d.max_backoff),
-        metrics_port=env_int(env, "CALLSTREAM_RECORDINGS_METRICS_PORT", d.metrics_port),
-        max_recording_bytes=env_int(env, "CALLSTREAM_RECORDINGS_MAX_BYTES", d.max_recording_bytes),
-    )
 
 
 async def serve(
@@ -72,12 +60,15 @@ def main(args: argparse.Namespace) -> int:
     try:
         kafka = KafkaSettings.from_env(os.environ)
         s3 = S3Settings.from_env(os.environ)
-        settings = dataclasses.replace(settings_from_env(), s3_prefix=s3.prefix)
+        settings = RecordingsSettings.from_env(os.environ)
         tenants = load_tenants(Path(tenants_path))
     except (ConfigError, TenantsError) as err:
         print(f"callstream recordings: {err}", file=sys.stderr)
         return 2
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
+    settings = dataclasses.replace(settings, metrics_port=port)
+    if args.print_config:
+        return print_config(settings, kafka, s3)
     topics = Topics.from_env(os.environ)
     asyncio.run(serve(kafka, s3, topics, tenants=tenants, settings=settings, metrics_port=port))
     return 0

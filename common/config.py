@@ -18,26 +18,6 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def env_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-
-
-def env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-
-
 @dataclass(frozen=True, slots=True)
 class KafkaSettings:
     bootstrap: str

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from common.config import env_int
 from common.kafka import TopicSpec
+from common.settings import load
 from common.topics import Topics
 
 HOUR_MS = 3_600_000
@@ -17,7 +17,7 @@ HOUR_MS = 3_600_000
 
 @dataclass(frozen=True, slots=True)
 class TopicSettings:
-    """Read once from `CALLSTREAM_TOPIC_*` by the entry point."""
+    """`CALLSTREAM_TOPIC_{FIELD}`, read once by the entry point."""
 
     partitions: int = 6
     replication: int = 1  # 3 on a production cluster
@@ -28,23 +28,7 @@ class TopicSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TopicSettings:
-        d = cls()
-        return cls(
-            partitions=env_int(env, "CALLSTREAM_TOPIC_PARTITIONS", d.partitions),
-            replication=env_int(env, "CALLSTREAM_TOPIC_REPLICATION", d.replication),
-            raw_retention_hours=env_int(
-                env, "CALLSTREAM_TOPIC_RAW_RETENTION_HOURS", d.raw_retention_hours
-            ),
-            record_retention_hours=env_int(
-                env, "CALLSTREAM_TOPIC_RECORD_RETENTION_HOURS", d.record_retention_hours
-            ),
-            recordings_retention_hours=env_int(
-                env, "CALLSTREAM_TOPIC_RECORDINGS_RETENTION_HOURS", d.recordings_retention_hours
-            ),
-            deadletter_retention_hours=env_int(
-                env, "CALLSTREAM_TOPIC_DEADLETTER_RETENTION_HOURS", d.deadletter_retention_hours
-            ),
-        )
+        return load(cls, env, "CALLSTREAM_TOPIC_")
 
 
 def topic_specs(topics: Topics, settings: TopicSettings) -> list[TopicSpec]:

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.config import env_float as _float
-from common.config import env_int as _int
+from common.settings import load
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,23 +30,5 @@ class IngestSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:
-        d = cls()
-        proxies = env.get("CALLSTREAM_INGEST_TRUSTED_PROXIES", "")
-        return cls(
-            host=env.get("CALLSTREAM_INGEST_HOST") or d.host,
-            port=_int(env, "CALLSTREAM_INGEST_PORT", d.port),
-            body_limit=_int(env, "CALLSTREAM_INGEST_BODY_LIMIT", d.body_limit),
-            decompressed_limit=_int(
-                env, "CALLSTREAM_INGEST_DECOMPRESSED_LIMIT", d.decompressed_limit
-            ),
-            max_in_flight=_int(env, "CALLSTREAM_INGEST_MAX_IN_FLIGHT", d.max_in_flight),
-            ack_timeout=_float(env, "CALLSTREAM_INGEST_ACK_TIMEOUT", d.ack_timeout),
-            linger_ms=_float(env, "CALLSTREAM_INGEST_LINGER_MS", d.linger_ms),
-            spool_dir=Path(env.get("CALLSTREAM_INGEST_SPOOL_DIR") or d.spool_dir),
-            spool_max_bytes=_int(env, "CALLSTREAM_INGEST_SPOOL_MAX_BYTES", d.spool_max_bytes),
-            trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
-            retry_after=_int(env, "CALLSTREAM_INGEST_RETRY_AFTER", d.retry_after),
-            shutdown_timeout=_float(env, "CALLSTREAM_INGEST_SHUTDOWN_TIMEOUT", d.shutdown_timeout),
-            body_timeout=_float(env, "CALLSTREAM_INGEST_BODY_TIMEOUT", d.body_timeout),
-            keepalive=_float(env, "CALLSTREAM_INGEST_KEEPALIVE", d.keepalive),
-        )
+        """`CALLSTREAM_INGEST_{FIELD}` for every field (`common.settings`)."""
+        return load(cls, env, "CALLSTREAM_INGEST_")

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ from common.config import KafkaSettings
 from common.kafka import records_to_end, topic_reader
 from common.records import SCHEMA_VERSION, CdrRecord
 from common.retry import until_done
+from common.settings import load
 from common.topics import Header, Topics
 from processors.consumer import RdConsumer, Record, consumer_config
 from processors.enrich.dedupe import Deduper
@@ -33,6 +34,14 @@ SERVICE: Final = "enrich"
 SCHEMA_VERSION_HEADER: Final = str(SCHEMA_VERSION).encode()
 
 
+ENRICH_NAMES: Final = {
+    "group_id": "CALLSTREAM_ENRICH_GROUP",
+    "instance": "CALLSTREAM_INSTANCE",
+    "source_tz": "CALLSTREAM_SOURCE_TZ",
+    "dedupe_window_hours": "CALLSTREAM_ENRICH_DEDUPE_HOURS",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class EnrichSettings:
     group_id: str = "callstream-enrich"
@@ -42,6 +51,11 @@ class EnrichSettings:
     dedupe_capacity: int = 1_000_000
     metrics_port: int = 9101
     session_timeout_ms: int = 45_000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> EnrichSettings:
+        """`CALLSTREAM_ENRICH_{FIELD}`, but for the names below (`common.settings`)."""
+        return load(cls, env, "CALLSTREAM_ENRICH_", ENRICH_NAMES)
 
     @property
     def transactional_id(self) -> str:

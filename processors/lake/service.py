@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
@@ -23,12 +23,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from common.config import KafkaSettings
 from common.kafka import manual_consumer
 from common.retry import until_done
+from common.settings import load
 from common.topics import Topics
 from processors.lake.buffer import LakeBuffer, LakeObject
 
 log = logging.getLogger(__name__)
 
 Put = Callable[[str, bytes], None]  # (key, body): blocking, raises when not stored
+
+
+LAKE_NAMES: Final = {"group_id": "CALLSTREAM_LAKE_GROUP", "prefix": "CALLSTREAM_S3_PREFIX"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,11 @@ class LakeSettings:
     # while the group has lag.
     stall_seconds: float = 600.0
     lag_every: float = 10.0  # how often the group's lag is measured
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> LakeSettings:
+        """`CALLSTREAM_LAKE_{FIELD}`, but for the names below (`common.settings`)."""
+        return load(cls, env, "CALLSTREAM_LAKE_", LAKE_NAMES)
 
 
 @dataclass

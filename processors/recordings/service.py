@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -31,6 +31,7 @@ from common.config import KafkaSettings
 from common.kafka import durable_producer, manual_consumer
 from common.records import CdrRecord, RecordingRecord
 from common.retry import until_done
+from common.settings import load
 from common.topics import Header, Topics, dead_letter_headers
 from processors.recordings.archive import S3Archive
 from processors.recordings.fetch import UnsafeKeyError, fetch_and_archive
@@ -52,6 +53,13 @@ _ENCODER: Final = msgspec.json.Encoder()
 SERVICE: Final = b"recordings"
 
 
+RECORDINGS_NAMES: Final = {
+    "group_id": "CALLSTREAM_RECORDINGS_GROUP",
+    "s3_prefix": "CALLSTREAM_S3_PREFIX",
+    "max_recording_bytes": "CALLSTREAM_RECORDINGS_MAX_BYTES",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class RecordingsSettings:
     group_id: str = "callstream-recordings"
@@ -66,6 +74,11 @@ class RecordingsSettings:
     metrics_port: int = 9102
     max_poll_interval_ms: int = 300_000
     max_recording_bytes: int = 2 << 30  # larger: the upload is aborted, the CDR dead-lettered
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RecordingsSettings:
+        """`CALLSTREAM_RECORDINGS_{FIELD}`, but for the names below (`common.settings`)."""
+        return load(cls, env, "CALLSTREAM_RECORDINGS_", RECORDINGS_NAMES)
 
 
 @dataclass
