@@ -40,6 +40,19 @@ class TransactionFailed(Exception):
     """The transaction was aborted (or never began); nothing of it is visible."""
 
 
+class Stuck(Exception):
+    """A blocking librdkafka call overran its own timeout."""
+
+
+GRACE = 15.0  # how long past its own timeout a blocking call is waited for
+
+
+def _retrieve(done: asyncio.Future[Any]) -> None:
+    """Takes the outcome of a call given up on, so asyncio does not report it."""
+    if not done.cancelled():
+        done.exception()
+
+
 class GroupMember(Protocol):
     def group_metadata(self) -> object: ...
 
@@ -64,11 +77,13 @@ class RdTransactions:
         member: GroupMember,
         *,
         timeout: float = 30.0,
+        grace: float = GRACE,
         factory: Callable[[dict[str, Any]], Producer] = Producer,
     ) -> None:
         self._config = config
         self._member = member
         self._timeout = timeout
+        self._grace = grace
         self._factory = factory
         self._producer: Producer | None = None
 
@@ -104,13 +119,31 @@ class RdTransactions:
                 self._produce(producer, output)
             positions = [RdPartition(t, p, offset) for (t, p), offset in offsets.items()]
             metadata = self._member.group_metadata()
-            await asyncio.to_thread(
+            await self._blocking(
                 producer.send_offsets_to_transaction, positions, metadata, self._timeout
             )
-            await asyncio.to_thread(producer.commit_transaction, self._timeout)
+            await self._blocking(producer.commit_transaction, self._timeout)
+        except Stuck as err:  # nothing more to ask of this producer: renew() replaces it
+            raise TransactionFailed(str(err)) from err
         except (KafkaException, BufferError) as err:
             await self._abort(producer)
             raise TransactionFailed(str(err)) from err
+
+    async def _blocking(self, call: Callable[..., Any], *args: Any) -> None:
+        """`call` in a worker thread, given up on when it overruns its own timeout.
+
+        Seen under a broker restart followed by a rebalance: `send_offsets_to_transaction`
+        waited far past its timeout while the group waited for this member to poll, which
+        it could not while the call was in flight. Given up on, the call is left to finish
+        in its thread (the renewed producer fences it)."""
+        running = asyncio.ensure_future(asyncio.to_thread(call, *args))
+        running.add_done_callback(_retrieve)
+        try:
+            await asyncio.wait_for(asyncio.shield(running), self._timeout + self._grace)
+        except TimeoutError:
+            name = getattr(call, "__name__", "call")
+            waited = self._timeout + self._grace
+            raise Stuck(f"{name} did not return within {waited:.1f}s") from None
 
     def _produce(self, producer: Producer, output: Output) -> None:
         try:
@@ -121,8 +154,8 @@ class RdTransactions:
 
     async def _abort(self, producer: Producer) -> None:
         try:
-            await asyncio.to_thread(producer.abort_transaction, self._timeout)
-        except KafkaException as err:  # a fatal state: renew() is the way out
+            await self._blocking(producer.abort_transaction, self._timeout)
+        except (KafkaException, Stuck) as err:  # a fatal state: renew() is the way out
             log.warning("abort failed: %s", err.args[0] if err.args else err)
 
     async def close(self) -> None:

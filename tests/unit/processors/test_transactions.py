@@ -1,0 +1,66 @@
+"""RdTransactions with a fake librdkafka producer: a call that overruns its own timeout
+is given up on, so the pipe can go back to polling (and renew the producer)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from processors.transactions import Output, RdTransactions, TransactionFailed
+
+
+class Member:
+    def group_metadata(self) -> object:
+        return object()
+
+
+class StuckProducer:
+    """send_offsets_to_transaction blocks well past its timeout, as seen after a broker
+    restart followed by a rebalance."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.calls: list[str] = []
+
+    def init_transactions(self, timeout: float) -> None:
+        self.calls.append("init")
+
+    def begin_transaction(self) -> None:
+        self.calls.append("begin")
+
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append("produce")
+
+    def send_offsets_to_transaction(self, *args: Any) -> None:
+        self.calls.append("send_offsets")
+        time.sleep(2)
+
+    def commit_transaction(self, timeout: float) -> None:
+        self.calls.append("commit")
+
+    def abort_transaction(self, timeout: float) -> None:
+        self.calls.append("abort")
+
+    def purge(self) -> None:
+        self.calls.append("purge")
+
+
+async def test_a_call_that_overruns_its_timeout_fails_the_transaction_in_time() -> None:
+    built: list[StuckProducer] = []
+
+    def factory(config: dict[str, Any]) -> Any:
+        built.append(StuckProducer(config))
+        return built[-1]
+
+    transactions = RdTransactions({}, Member(), timeout=0.1, grace=0.2, factory=factory)
+    await transactions.start()
+    started = time.monotonic()
+    with pytest.raises(TransactionFailed, match=r"did not return within 0\.3s"):
+        await transactions.commit([Output("out", b"k", b"v")], {("raw", 0): 1})
+    assert time.monotonic() - started < 1.5, "not waited for the stuck call"
+    assert built[0].calls == ["init", "begin", "produce", "send_offsets"], "no commit, no abort"
+    await transactions.renew()
+    assert len(built) == 2
+    assert built[0].calls[-1] == "purge"
+    assert built[1].calls == ["init"]
