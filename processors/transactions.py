@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -47,10 +48,13 @@ class Stuck(Exception):
 GRACE = 15.0  # how long past its own timeout a blocking call is waited for
 
 
-def _retrieve(done: asyncio.Future[Any]) -> None:
-    """Takes the outcome of a call given up on, so asyncio does not report it."""
-    if not done.cancelled():
-        done.exception()
+def _settle(done: asyncio.Future[None], failure: BaseException | None) -> None:
+    if done.done():  # given up on already: its outcome interests nobody
+        return
+    if failure is None:
+        done.set_result(None)
+    else:
+        done.set_exception(failure)
 
 
 class GroupMember(Protocol):
@@ -130,17 +134,30 @@ class RdTransactions:
             raise TransactionFailed(str(err)) from err
 
     async def _blocking(self, call: Callable[..., Any], *args: Any) -> None:
-        """`call` in a worker thread, given up on when it overruns its own timeout.
+        """`call` in a daemon thread of its own, given up on when it overruns its timeout.
 
         Seen under a broker restart followed by a rebalance: `send_offsets_to_transaction`
         waited far past its timeout while the group waited for this member to poll, which
         it could not while the call was in flight. Given up on, the call is left to finish
-        in its thread (the renewed producer fences it)."""
-        running = asyncio.ensure_future(asyncio.to_thread(call, *args))
-        running.add_done_callback(_retrieve)
+        in its thread (the renewed producer fences it); a daemon thread, not the loop's
+        executor, so a call that never returns cannot keep the process from exiting."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def work() -> None:
+            failure: BaseException | None = None
+            try:
+                call(*args)
+            except BaseException as err:  # noqa: BLE001 - handed to the waiting coroutine
+                failure = err
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                loop.call_soon_threadsafe(_settle, done, failure)
+
+        threading.Thread(target=work, name="rdkafka-transaction", daemon=True).start()
         try:
-            await asyncio.wait_for(asyncio.shield(running), self._timeout + self._grace)
+            await asyncio.wait_for(asyncio.shield(done), self._timeout + self._grace)
         except TimeoutError:
+            done.cancel()  # what the thread reports later is dropped
             name = getattr(call, "__name__", "call")
             waited = self._timeout + self._grace
             raise Stuck(f"{name} did not return within {waited:.1f}s") from None
