@@ -38,7 +38,7 @@ def test_a_chaos_run_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> Non
         "CALLSTREAM_STACK_SEAWEED_PORT_BASE": str(random.randint(20_000, 40_000)),
         "CALLSTREAM_RUN_DIR": str(tmp_path / "runs"),
     }
-    args = ["--chaos", "--duration", "50", "--replicas", "2", "--workers", "2", "--settle", "180"]
+    args = ["--chaos", "--duration", "50", "--replicas", "2", "--workers", "2", "--settle", "300"]
     done = run_callstream("run", *args, env=env, timeout=900)
     out = done.stdout
     assert done.returncode == 0, out[-5000:] + done.stderr[-3000:]
