@@ -103,6 +103,13 @@ class PipeMetrics:
             registry=r,
         )  # fmt: skip
 
+    def set_lag(self, lags: dict[tuple[str, str], int]) -> None:
+        """The lag of the partitions assigned now; those given up since are dropped (a
+        stale figure would read as lag that nobody will ever consume)."""
+        self.lag.clear()
+        for (topic, partition), lag in lags.items():
+            self.lag.labels(topic, partition).set(lag)
+
 
 class RevokeAfterBatch:
     """Rebalance listener: partitions are given up only between transactions, and a batch
@@ -276,15 +283,19 @@ class TransactionalPipe:
         return Output(self.deadletter_topic, record.key, record.value or b"", headers)
 
     def _export_lag(self) -> None:
-        for (topic, partition), lag in self.consumer.lag().items():
-            self.metrics.lag.labels(topic, str(partition)).set(lag)
+        lags = {
+            (topic, str(partition)): lag for (topic, partition), lag in self.consumer.lag().items()
+        }
+        self.metrics.set_lag(lags)
 
 
 async def export_lag(consumer: AIOKafkaConsumer, metrics: PipeMetrics) -> None:
     """Lag per assigned partition: the high-water mark minus our position."""
+    lags = {}
     for tp in consumer.assignment():
         high = consumer.highwater(tp)
         if high is None:
             continue
         position = await consumer.position(tp)
-        metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
+        lags[(tp.topic, str(tp.partition))] = max(0, high - position)
+    metrics.set_lag(lags)

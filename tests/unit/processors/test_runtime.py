@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from processors.consumer import Record, TopicPartition
 from processors.enrich.dedupe import Deduper
-from processors.runtime import RevokeAfterBatch, TransactionalPipe
+from processors.runtime import PipeMetrics, RevokeAfterBatch, TransactionalPipe
 from processors.transactions import Output, TransactionFailed
 
 TP0, TP1 = ("raw", 0), ("raw", 1)
@@ -174,3 +174,18 @@ async def test_a_failed_transaction_renews_the_producer_and_the_batch_is_read_ag
     assert transactions.renewals == 1
     assert consumer.seeks == [(TP0, 0), (TP0, 0)]
     assert transactions.committed == [([b"0", b"1"], {TP0: 2})]
+
+
+def test_lag_is_exported_for_the_partitions_assigned_now_only() -> None:
+    metrics = PipeMetrics()
+    metrics.set_lag({("raw", "0"): 5, ("raw", "1"): 7})
+    metrics.set_lag({("raw", "1"): 2})  # partition 0 went to another member
+    registry = metrics.registry
+    assert (
+        registry.get_sample_value("callstream_consumer_lag", {"topic": "raw", "partition": "1"})
+        == 2
+    )
+    assert (
+        registry.get_sample_value("callstream_consumer_lag", {"topic": "raw", "partition": "0"})
+        is None
+    )
