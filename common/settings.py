@@ -25,7 +25,7 @@ MASK = "***"
 _WHERE = re.compile(r"at `\$\.(\w+)`")
 
 
-def variable(cls: type[Any], field: str, prefix: str, names: Mapping[str, str]) -> str:
+def variable(field: str, prefix: str, names: Mapping[str, str]) -> str:
     return names.get(field) or f"{prefix}{field.upper()}"
 
 
@@ -37,7 +37,7 @@ def load(
     hints = get_type_hints(cls)
     raw: dict[str, Any] = {}
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        value = env.get(variable(cls, field.name, prefix, names), "")
+        value = env.get(variable(field.name, prefix, names), "")
         if not value:
             continue
         is_tuple = getattr(hints[field.name], "__origin__", None) is tuple
@@ -48,7 +48,7 @@ def load(
         found = _WHERE.search(str(err))
         if found is None:
             raise ConfigError(f"{prefix}*: {err}") from None
-        name = variable(cls, found.group(1), prefix, names)
+        name = variable(found.group(1), prefix, names)
         problem = str(err).split(" - at ")[0]
         raise ConfigError(f"{name}={env.get(name, '')!r}: {problem}") from None
 

@@ -120,7 +120,7 @@ class RdTransactions:
             raise TransactionFailed(f"begin: {err}") from err
         try:
             for output in outputs:
-                self._produce(producer, output)
+                await self._produce(producer, output)
             positions = [RdPartition(t, p, offset) for (t, p), offset in offsets.items()]
             metadata = self._member.group_metadata()
             await self._blocking(
@@ -162,11 +162,11 @@ class RdTransactions:
             waited = self._timeout + self._grace
             raise Stuck(f"{name} did not return within {waited:.1f}s") from None
 
-    def _produce(self, producer: Producer, output: Output) -> None:
+    async def _produce(self, producer: Producer, output: Output) -> None:
         try:
             producer.produce(output.topic, output.value, output.key, headers=list(output.headers))
-        except BufferError:  # librdkafka's queue is full: deliver some, then once more
-            producer.flush(self._timeout)
+        except BufferError:  # librdkafka's queue is full: deliver some (off the loop), retry
+            await self._blocking(producer.flush, self._timeout)
             producer.produce(output.topic, output.value, output.key, headers=list(output.headers))
 
     async def _abort(self, producer: Producer) -> None:

@@ -88,6 +88,7 @@ class Run:
     ingest_url: str
     started: float
     services: Services
+    lake: Lake  # where the lake writes: checked when settling and at the end
     chaos: chaos.Chaos | None = None
 
     @property
@@ -170,6 +171,7 @@ def _start_children(args: argparse.Namespace, services: Services, folder: Path) 
         ingest_url,
         time.monotonic(),
         services,
+        services.lake(),
     )
 
 
@@ -347,7 +349,7 @@ async def _settled(
         and (run.chaos is None or run.chaos.done)
         and _traffic_done(run.sim)
         and await _spool_empty(session, run)
-        and (await verify(run.kafka, run.topics, starts, run.sent_log, run.services.lake())).ok
+        and (await verify(run.kafka, run.topics, starts, run.sent_log, run.lake)).ok
     )
 
 
@@ -383,7 +385,7 @@ async def _run(args: argparse.Namespace, services: Services, folder: Path) -> in
         if faults is not None:
             await _end_chaos(faults)
         codes = await asyncio.to_thread(procs.stop, [*run.children, run.sim])
-    verdict = await verify(run.kafka, run.topics, starts, run.sent_log, services.lake())
+    verdict = await verify(run.kafka, run.topics, starts, run.sent_log, run.lake)
     lines = _summary(run, ended, codes, verdict)
     print("\n".join(lines))
     (folder / "summary.txt").write_text("\n".join(lines) + "\n")

@@ -16,7 +16,7 @@ def _run(tmp_path: Path) -> Run:
     none: Any = None
     return Run(
         argparse.Namespace(duration=60), KafkaSettings("x:1"), Topics(), tmp_path, [], none,
-        "http://x", time.monotonic(), none,
+        "http://x", time.monotonic(), none, none,
     )  # fmt: skip
 
 
