@@ -10,7 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError, for_code
 from aiokafka.partitioner import murmur2
 
 from common.config import KafkaSettings
@@ -62,16 +62,6 @@ def manual_consumer(
     return AIOKafkaConsumer(*topics, **settings.client_kwargs(), **options)
 
 
-async def partitions_of(client: Any, topic: str) -> list[int]:
-    """The partitions of `topic`, fetching its metadata if the client has none yet.
-
-    `client` is an aiokafka producer or consumer; aiokafka has no public call that works
-    for a topic the client is not subscribed to, so this uses its internal one."""
-    inner = client.client if isinstance(client, AIOKafkaProducer) else client._client
-    found = await inner._wait_on_metadata(topic)
-    return sorted(found)
-
-
 @contextlib.asynccontextmanager
 async def topic_reader(
     settings: KafkaSettings, topics: Iterable[str]
@@ -82,8 +72,8 @@ async def topic_reader(
         isolation_level="read_committed",
     )  # fmt: skip
     try:
+        tps = await partitions_of(settings, topics)
         await consumer.start()
-        tps = [TopicPartition(t, p) for t in topics for p in await partitions_of(consumer, t)]
         consumer.assign(tps)
         yield consumer, tps
     finally:
@@ -127,6 +117,20 @@ async def kafka_admin(settings: KafkaSettings) -> AsyncIterator[AIOKafkaAdminCli
         yield admin
     finally:
         await admin.close()
+
+
+async def partitions_of(settings: KafkaSettings, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of `topics`, as the cluster's metadata lists them."""
+    names = list(topics)
+    async with kafka_admin(settings) as admin:
+        described = {d["topic"]: d for d in await admin.describe_topics(names)}
+    tps: list[TopicPartition] = []
+    for name in names:
+        topic = described.get(name, {"error_code": UnknownTopicOrPartitionError.errno})
+        if topic["error_code"] or not topic.get("partitions"):
+            raise for_code(topic["error_code"] or UnknownTopicOrPartitionError.errno)(name)
+        tps += sorted(TopicPartition(name, p["partition"]) for p in topic["partitions"])
+    return tps
 
 
 @dataclass(frozen=True, slots=True)

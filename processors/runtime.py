@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import IllegalStateError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from common.topics import dead_letter_headers
@@ -296,6 +297,9 @@ async def export_lag(consumer: AIOKafkaConsumer, metrics: PipeMetrics) -> None:
         high = consumer.highwater(tp)
         if high is None:
             continue
-        position = await consumer.position(tp)
+        try:
+            position = await consumer.position(tp)
+        except IllegalStateError:  # given up in a rebalance since `assignment()`
+            continue
         lags[(tp.topic, str(tp.partition))] = max(0, high - position)
     metrics.set_lag(lags)

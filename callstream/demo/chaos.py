@@ -33,6 +33,7 @@ RESTART_AFTER = 5.0
 # Longer than the session timeout chaos runs give the enrichers, so their partitions move.
 ENRICHER_FROZEN = 30.0
 SESSION_TIMEOUT_MS = 10_000
+WORKERS_WAIT = 15.0
 
 
 @dataclass
@@ -92,6 +93,10 @@ async def kill_ingest_group(chaos: Chaos) -> None:
 async def kill_ingest_worker(chaos: Chaos) -> None:
     supervisor = chaos.child("ingest").proc.pid
     workers = _children(supervisor)
+    waited_until = time.monotonic() + WORKERS_WAIT  # a supervisor just restarted forks soon
+    while not workers and time.monotonic() < waited_until:
+        await asyncio.sleep(0.2)
+        workers = _children(supervisor)
     if not workers:
         chaos.note("ingest has no worker processes to kill (run with --workers 2)")
         return
@@ -100,7 +105,10 @@ async def kill_ingest_worker(chaos: Chaos) -> None:
 
 
 def _children(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:  # the supervisor is gone
+        return []
 
 
 def freeze_replica(name: str) -> Fault:

@@ -26,6 +26,18 @@ class Child:
         return self.proc.poll() is None
 
 
+def tail(child: Child, lines: int = 25) -> list[str]:
+    """The last `lines` lines of `child`'s log (what a failed run's summary shows)."""
+    try:
+        with child.log.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return text.splitlines()[-lines:]
+
+
 def free_port(preferred: int = 0) -> int:
     """`preferred` when it is free, otherwise any free port."""
     for port in (preferred, 0) if preferred else (0,):

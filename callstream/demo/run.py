@@ -107,10 +107,10 @@ async def _create_topics(kafka: KafkaSettings, topics: Topics) -> dict[TopicPart
     """Creates what is missing; returns where every topic ends now (this run starts there)."""
     async with kafka_admin(kafka) as admin:
         await ensure_topics(admin, topic_specs(topics, TopicSettings.from_env(os.environ)))
+    tps = await partitions_of(kafka, topics.all())
     consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=None)
     await consumer.start()
     try:
-        tps = [TopicPartition(t, p) for t in topics.all() for p in await partitions_of(consumer, t)]
         return dict(await consumer.end_offsets(tps))
     finally:
         await consumer.stop()
@@ -365,6 +365,9 @@ def _summary(run: Run, ended: str, codes: dict[str, int], verdict: Verdict) -> l
     lines += [f"  MISSING {e.kind} {e.tenant} {e.uuid}" for e in verdict.missing[:10]]
     lines += [f"  NO RECORDING for call {u}" for u in sorted(verdict.recordings_missing)[:10]]
     healthy = verdict.ok and verdict.accepted > 0 and all(c == 0 for c in codes.values())
+    failed = [c for c in [*run.children, run.sim] if isinstance(c, Child) and codes.get(c.name)]
+    for child in failed:
+        lines += [f"  last lines of {child.log.name}:", *(f"    {t}" for t in procs.tail(child))]
     lines.append(
         f"  result: {'OK, nothing lost' if healthy else 'FAILED'} · logs in {run.folder / 'logs'}"
     )

@@ -15,15 +15,15 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import aiohttp
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import Counter
 
@@ -35,6 +35,7 @@ from common.settings import load
 from common.topics import Header, Topics, dead_letter_headers
 from processors.recordings.archive import S3Archive
 from processors.recordings.fetch import UnsafeKeyError, fetch_and_archive
+from processors.recordings.partitions import PartitionWorkers
 from processors.runtime import PipeMetrics, export_lag
 from yunhu.api import (
     Credentials,
@@ -230,69 +231,17 @@ class Recorder:
         self.metrics.produced.labels(topic).inc()
 
 
-class PartitionWorkers(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Runs each partition's batch in a task of its own while the consumer keeps polling.
-
-    A partition is paused while its batch is worked on, so long downloads never stop the
-    poll loop (and `max_poll_interval` never expires); its offsets are committed when the
-    batch is done. On revocation the batches of the revoked partitions finish and commit
-    first, so the next owner starts after them."""
-
-    def __init__(self, consumer: AIOKafkaConsumer, recorder: Recorder) -> None:
-        self.consumer = consumer
-        self.recorder = recorder
-        self.tasks: dict[TopicPartition, asyncio.Task[int]] = {}
-        self.rebalances = 0
-
-    def start(self, tp: TopicPartition, records: list[Any]) -> None:
-        self.consumer.pause(tp)
-        self.tasks[tp] = asyncio.create_task(self._work(records))
-
-    async def _work(self, records: list[Any]) -> int:
-        for record in records:
-            await self.recorder.handle(record)
-        return int(records[-1].offset) + 1
-
-    async def settle(
-        self, only: Collection[TopicPartition] | None = None, wait: bool = False
-    ) -> None:
-        """Commit the finished batches (waiting for those of `only`, or all, if asked)."""
-        chosen = [tp for tp in self.tasks if only is None or tp in only]
-        if wait and chosen:
-            await asyncio.wait([self.tasks[tp] for tp in chosen])
-        done = {tp: self.tasks.pop(tp) for tp in chosen if self.tasks[tp].done()}
-        if not done:
-            return
-        offsets = {tp: task.result() for tp, task in done.items()}
-        try:
-            await self.consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as err:
-            log.warning("offsets not committed; the next owner redoes them: %r", err)
-        assigned = self.consumer.assignment()
-        for tp in done:
-            if tp in assigned:
-                self.consumer.resume(tp)
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        await self.settle(set(revoked), wait=True)
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.rebalances += 1
-        for tp in assigned:
-            if tp not in self.tasks:
-                self.consumer.resume(tp)
-
-
 async def consume(
-    consumer: AIOKafkaConsumer, workers: PartitionWorkers, stop: asyncio.Event
-) -> None:
+    consumer: AIOKafkaConsumer, workers: PartitionWorkers, metrics: PipeMetrics,
+    stop: asyncio.Event,
+) -> None:  # fmt: skip
     """Poll continuously; partitions in parallel, each partition's records in order."""
     while not stop.is_set():
         batch = await consumer.getmany(timeout_ms=200, max_records=20)
         for tp, records in batch.items():
             workers.start(tp, records)
         await workers.settle()
-        await export_lag(consumer, workers.recorder.metrics)
+        await export_lag(consumer, metrics)
     await workers.settle(wait=True)
 
 
@@ -307,7 +256,7 @@ class RecordingsService:
     workers: PartitionWorkers
 
     async def run(self, stop: asyncio.Event) -> None:
-        await consume(self.consumer, self.workers, stop)
+        await consume(self.consumer, self.workers, self.recorder.metrics, stop)
 
 
 @contextlib.asynccontextmanager
@@ -334,7 +283,7 @@ async def recordings_service(
             topics, tenants=tenants, session=session, archive=archive, producer=producer,
             settings=settings,
         )  # fmt: skip
-        workers = PartitionWorkers(consumer, recorder)
+        workers = PartitionWorkers(consumer, recorder.handle)
         consumer.subscribe(subscription(topics), listener=workers)
         await until_done(consumer.start, "starting the consumer", retry_on=(KafkaError,))
         stack.push_async_callback(consumer.stop)

@@ -44,10 +44,10 @@ async def plan_reset(
     names = topics or sorted({tp.topic for tp in committed})
     if not names:
         raise ValueError(f"group {group} has committed nothing; name the topics with --topic")
+    tps = await partitions_of(kafka, names)
     consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=None)
     await consumer.start()
     try:
-        tps = [TopicPartition(t, p) for t in names for p in await partitions_of(consumer, t)]
         found = await consumer.offsets_for_times(dict.fromkeys(tps, to_ms))
         ends = await consumer.end_offsets(tps)
     finally:

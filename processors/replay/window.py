@@ -40,9 +40,9 @@ async def replay_window(
         **kafka.client_kwargs(), group_id=None, enable_auto_commit=False,
         isolation_level="read_committed",
     )  # fmt: skip
+    tps = await partitions_of(kafka, [from_topic])
     await consumer.start()
     try:
-        tps = [TopicPartition(from_topic, p) for p in await partitions_of(consumer, from_topic)]
         bounds = await _bounds(consumer, tps, window.start_ms, window.end_ms)
         progress.total = sum(last - first for first, last in bounds.values())
         if not bounds:

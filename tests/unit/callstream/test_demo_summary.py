@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from callstream.demo.procs import Child
 from callstream.demo.run import Run, _summary
 from callstream.demo.verify import Verdict
 from common.config import KafkaSettings
@@ -47,3 +48,20 @@ def test_a_record_enriched_twice_or_a_raw_record_missing_from_the_lake_fail(
     assert "FAILED" in _result(tmp_path, Verdict(**fine, twice=1))  # type: ignore[arg-type]
     assert "FAILED" in _result(tmp_path, Verdict(**fine, lake_missing=2))  # type: ignore[arg-type]
     assert "OK" in _result(tmp_path, Verdict(**fine, lake_missing=0))  # type: ignore[arg-type]
+
+
+def test_a_service_that_exited_badly_has_its_last_log_lines_in_the_summary(
+    tmp_path: Path,
+) -> None:
+    run = _run(tmp_path)
+    for name, text in (("enrich-1", "fine\n"), ("recordings-2", "start\nTraceback: boom\n")):
+        log = tmp_path / f"{name}.log"
+        log.write_text(text)
+        proc: Any = None
+        run.children.append(Child(name, proc, log, None, [], {}, None))
+    verdict = Verdict(accepted=3, enriched=3, answered={"a"}, archived={"a"})
+    lines = _summary(run, "settled", {"enrich-1": 0, "recordings-2": 1}, verdict)
+    assert "  last lines of recordings-2.log:" in lines
+    assert "    Traceback: boom" in lines
+    assert not any("enrich-1.log" in line for line in lines[:-1])
+    assert "FAILED" in lines[-1]
