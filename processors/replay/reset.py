@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -34,12 +35,7 @@ async def plan_reset(
     kafka: KafkaSettings, group: str, topics: list[str], to_ms: int, *, force: bool = False
 ) -> list[Move]:
     async with kafka_admin(kafka) as admin:
-        members = await live_members(admin, group)
-        if members and not force:
-            raise GroupBusyError(
-                f"group {group} has {len(members)} live member(s); stop them first "
-                "(or --force, which the broker may still refuse)"
-            )
+        refuse_busy(group, await live_members(admin, group), force=force)
         committed = await admin.list_consumer_group_offsets(group)
     names = topics or sorted({tp.topic for tp in committed})
     if not names:
@@ -52,14 +48,27 @@ async def plan_reset(
         ends = await consumer.end_offsets(tps)
     finally:
         await consumer.stop()
-    return [
-        Move(
-            tp,
-            committed[tp].offset if tp in committed else None,
-            found[tp].offset if found.get(tp) is not None else ends[tp],
+    now = {tp: meta.offset for tp, meta in committed.items()}
+    return moves(tps, now, {tp: f.offset for tp, f in found.items() if f is not None}, ends)
+
+
+def refuse_busy(group: str, members: list[str], *, force: bool) -> None:
+    if members and not force:
+        raise GroupBusyError(
+            f"group {group} has {len(members)} live member(s); stop them first "
+            "(or --force, which the broker may still refuse)"
         )
-        for tp in tps
-    ]
+
+
+def moves(
+    tps: list[TopicPartition],
+    committed: Mapping[TopicPartition, int],
+    found: Mapping[TopicPartition, int],
+    ends: Mapping[TopicPartition, int],
+) -> list[Move]:
+    """Each partition's move: to the first offset at or after the time (`found`), or to
+    its end when nothing is that recent."""
+    return [Move(tp, committed.get(tp), found.get(tp, ends[tp])) for tp in tps]
 
 
 async def apply_reset(kafka: KafkaSettings, group: str, moves: list[Move]) -> None:

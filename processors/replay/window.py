@@ -35,40 +35,57 @@ async def replay_window(
     publisher: Republisher,
     progress: Progress,
 ) -> int:
-    """Republishes every record whose timestamp is in [start_ms, end_ms); returns how many."""
-    consumer = AIOKafkaConsumer(
-        **kafka.client_kwargs(), group_id=None, enable_auto_commit=False,
-        isolation_level="read_committed",
-    )  # fmt: skip
+    """Republishes every record of `from_topic` whose timestamp is in the window."""
     tps = await partitions_of(kafka, [from_topic])
+    consumer = AIOKafkaConsumer(
+        **kafka.client_kwargs(),
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
     await consumer.start()
     try:
-        bounds = await _bounds(consumer, tps, window.start_ms, window.end_ms)
-        progress.total = sum(last - first for first, last in bounds.values())
-        if not bounds:
-            return 0
-        consumer.assign(list(bounds))
-        for tp, (first, _) in bounds.items():
-            consumer.seek(tp, first)
-        open_tps = set(bounds)
-        while open_tps:
-            batches = await consumer.getmany(*open_tps, timeout_ms=1000, max_records=2000)
-            for tp, records in batches.items():
-                last = bounds[tp][1]
-                for record in records:
-                    if record.offset >= last:
-                        break
-                    if not window.holds(record.timestamp):  # out-of-order timestamp
-                        progress.advance(outside_window=1)
-                        continue
-                    source = f"{tp.topic}/{tp.partition}/{record.offset}"
-                    headers = replay_headers(record.headers, "window", source)
-                    await publisher.send(to_topic, record.key, record.value, headers)
-                    progress.advance(republished=1)
-            for tp in list(open_tps):
-                if await consumer.position(tp) >= bounds[tp][1]:
-                    open_tps.discard(tp)
-        await publisher.flush()
+        return await republish_window(
+            consumer, tps, to_topic, window, publisher=publisher, progress=progress
+        )
     finally:
         await consumer.stop()
+
+
+async def republish_window(
+    consumer: AIOKafkaConsumer,
+    tps: list[TopicPartition],
+    to_topic: str,
+    window: Window,
+    *,
+    publisher: Republisher,
+    progress: Progress,
+) -> int:
+    """What `replay_window` does with a started group-less consumer; returns how many."""
+    bounds = await _bounds(consumer, tps, window.start_ms, window.end_ms)
+    progress.total = sum(last - first for first, last in bounds.values())
+    if not bounds:
+        return 0
+    consumer.assign(list(bounds))
+    for tp, (first, _) in bounds.items():
+        consumer.seek(tp, first)
+    open_tps = set(bounds)
+    while open_tps:
+        batches = await consumer.getmany(*open_tps, timeout_ms=1000, max_records=2000)
+        for tp, records in batches.items():
+            last = bounds[tp][1]
+            for record in records:
+                if record.offset >= last:
+                    break
+                if not window.holds(record.timestamp):  # out-of-order timestamp
+                    progress.advance(outside_window=1)
+                    continue
+                source = f"{tp.topic}/{tp.partition}/{record.offset}"
+                headers = replay_headers(record.headers, "window", source)
+                await publisher.send(to_topic, record.key, record.value, headers)
+                progress.advance(republished=1)
+        for tp in list(open_tps):
+            if await consumer.position(tp) >= bounds[tp][1]:
+                open_tps.discard(tp)
+    await publisher.flush()
     return publisher.sent
