@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import aiohttp
 import msgspec
@@ -33,7 +33,7 @@ from common.records import CdrRecord, RecordingRecord
 from common.retry import until_done
 from common.settings import load
 from common.topics import Header, Topics, dead_letter_headers
-from processors.recordings.archive import S3Archive
+from processors.recordings.archive import Archived, S3Archive
 from processors.recordings.fetch import UnsafeKeyError, fetch_and_archive
 from processors.recordings.partitions import PartitionWorkers
 from processors.runtime import PipeMetrics, export_lag
@@ -98,7 +98,67 @@ def retries_counter(metrics: PipeMetrics) -> Counter:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RetryState:
+    """Where a CDR is in its retries, from the headers the retry topic carries."""
+
+    attempts: int  # this one included
+    first_at: float  # epoch seconds of the first attempt
+    not_before: float  # epoch seconds; 0 when it may go now
+
+    @classmethod
+    def of(cls, headers: Mapping[str, bytes], now: float) -> RetryState:
+        first_at = int(headers.get(Header.RETRY_FIRST_AT, b"0")) / 1000 or now
+        return cls(
+            attempts=int(headers.get(Header.RETRY_ATTEMPTS, b"0")) + 1,
+            first_at=first_at,
+            not_before=int(headers.get(Header.RETRY_NOT_BEFORE, b"0")) / 1000,
+        )
+
+    def next_headers(
+        self, headers: list[tuple[str, bytes]], backoff: float
+    ) -> list[tuple[str, bytes]]:
+        """`headers` with this attempt's retry headers, due `backoff` seconds from now."""
+        not_before = time.time() + backoff
+        kept = [(k, v) for k, v in headers if not k.startswith("retry-")]
+        return [
+            *kept,
+            (Header.RETRY_ATTEMPTS, str(self.attempts).encode()),
+            (Header.RETRY_FIRST_AT, str(int(self.first_at * 1000)).encode()),
+            (Header.RETRY_NOT_BEFORE, str(int(not_before * 1000)).encode()),
+        ]
+
+
+class Fetch(Protocol):
+    async def __call__(
+        self,
+        cdr: CdrRecord,
+        tokens: TokenManager,
+        client: YunhuClient,
+        archive: S3Archive,
+        *,
+        policy: DownloadPolicy,
+        max_bytes: int,
+        prefix: str = "",
+    ) -> Archived: ...
+
+
+# What a failed fetch or upload raises; it is tried again unless its `retriable` is False.
+FETCH_ERRORS: Final = (
+    YunhuError,
+    UnsafeKeyError,
+    ClientError,
+    BotoCoreError,
+    OSError,
+    TimeoutError,
+)
+
+
 class Recorder:
+    """One CDR at a time, in the recordings flow: decode → due yet? → fetch and archive
+    (throttled per tenant) → announce; or reschedule, or dead-letter. `handle` returns
+    once the record's outcome is acknowledged by Kafka."""
+
     def __init__(
         self,
         topics: Topics,
@@ -108,12 +168,14 @@ class Recorder:
         archive: S3Archive,
         producer: AIOKafkaProducer,
         settings: RecordingsSettings,
+        fetch: Fetch = fetch_and_archive,
     ) -> None:
         self.topics = topics
         self.tenants = tenants
         self.archive = archive
         self.producer = producer
         self.settings = settings
+        self.fetch = fetch
         self.clients = {
             code: YunhuClient(session, t.api_url, timeout=settings.api_timeout)
             for code, t in tenants.items()
@@ -131,49 +193,59 @@ class Recorder:
         self.retries = retries_counter(self.metrics)
 
     async def handle(self, record: Any) -> None:
-        """Returns once this record's outcome is durable in Kafka."""
         self.metrics.consumed.labels(record.topic).inc()
-        try:
-            cdr = _CDR.decode(record.value or b"")
-        except msgspec.DecodeError as err:
-            await self._dead(record, "undecodable", str(err), 1)
+        cdr = await self._decoded(record)
+        if cdr is None:
             return
         if not cdr.has_recording:
             self.outcome.skipped += 1
             return
-        headers = dict(record.headers)
-        attempts = int(headers.get(Header.RETRY_ATTEMPTS, b"0")) + 1
-        first_at = int(headers.get(Header.RETRY_FIRST_AT, b"0")) / 1000 or time.time()
-        not_before = int(headers.get(Header.RETRY_NOT_BEFORE, b"0")) / 1000
-        wait = not_before - time.time()
-        if wait > 0:
-            await asyncio.sleep(min(wait, self.settings.max_wait))
-            if not_before > time.time():  # still early: back in the queue, unchanged
-                await self._send(
-                    self.topics.recordings_retry, record.key, record.value, record.headers
-                )
-                return
-        tokens = self.tokens.get(cdr.tenant)
-        if tokens is None:
-            await self._dead(record, "unknown tenant", cdr.tenant, attempts)
+        retry = RetryState.of(dict(record.headers), time.time())
+        if not await self._due(record, retry):
             return
-        client = self.clients[cdr.tenant]
+        if cdr.tenant not in self.tenants:
+            await self._dead(record, "unknown tenant", cdr.tenant, retry.attempts)
+            return
+        try:
+            archived = await self._archive(cdr)
+        except FETCH_ERRORS as err:
+            await self._failed(record, cdr, err, retry)
+            return
+        await self._announce(cdr, archived, retry.attempts)
+
+    async def _decoded(self, record: Any) -> CdrRecord | None:
+        """The CDR, or None once an undecodable record is dead-lettered."""
+        try:
+            return _CDR.decode(record.value or b"")
+        except msgspec.DecodeError as err:
+            await self._dead(record, "undecodable", str(err), 1)
+            return None
+
+    async def _due(self, record: Any, retry: RetryState) -> bool:
+        """Whether a rescheduled CDR may be tried now (waiting up to `max_wait` for it);
+        one still early goes back to the retry topic unchanged."""
+        wait = retry.not_before - time.time()
+        if wait <= 0:
+            return True
+        await asyncio.sleep(min(wait, self.settings.max_wait))
+        if retry.not_before <= time.time():
+            return True
+        await self._send(self.topics.recordings_retry, record.key, record.value, record.headers)
+        return False
+
+    async def _archive(self, cdr: CdrRecord) -> Archived:
         async with self.slots, self.tenant_slots[cdr.tenant]:
-            try:
-                archived = await fetch_and_archive(
-                    cdr,
-                    tokens,
-                    client,
-                    self.archive,
-                    policy=DownloadPolicy.for_tenant(self.tenants[cdr.tenant], cdr.downloadip),
-                    max_bytes=self.settings.max_recording_bytes,
-                    prefix=self.settings.s3_prefix,
-                )
-            except (
-                YunhuError, UnsafeKeyError, ClientError, BotoCoreError, OSError, TimeoutError
-            ) as err:  # fmt: skip
-                await self._failed(record, cdr, err, attempts, first_at)
-                return
+            return await self.fetch(
+                cdr,
+                self.tokens[cdr.tenant],
+                self.clients[cdr.tenant],
+                self.archive,
+                policy=DownloadPolicy.for_tenant(self.tenants[cdr.tenant], cdr.downloadip),
+                max_bytes=self.settings.max_recording_bytes,
+                prefix=self.settings.s3_prefix,
+            )
+
+    async def _announce(self, cdr: CdrRecord, archived: Archived, attempts: int) -> None:
         announcement = RecordingRecord(
             record_id=cdr.record_id,
             tenant=cdr.tenant,
@@ -188,30 +260,24 @@ class Recorder:
             archived_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             attempts=attempts,
         )
-        await self._send(
-            self.topics.recordings, cdr.uuid.encode(), _ENCODER.encode(announcement),
-            [(Header.RECORD_ID, cdr.record_id.encode()), (Header.TENANT, cdr.tenant.encode())],
-        )  # fmt: skip
+        headers = [(Header.RECORD_ID, cdr.record_id.encode()), (Header.TENANT, cdr.tenant.encode())]
+        value = _ENCODER.encode(announcement)
+        await self._send(self.topics.recordings, cdr.uuid.encode(), value, headers)
         self.outcome.archived += 1
 
-    async def _failed(
-        self, record: Any, cdr: CdrRecord, err: Exception, attempts: int, first_at: float
-    ) -> None:
+    async def _failed(self, record: Any, cdr: CdrRecord, err: Exception, retry: RetryState) -> None:
+        """Rescheduled with backoff while it may still succeed; dead-lettered when not."""
         retriable = getattr(err, "retriable", True)
-        if not retriable or time.time() - first_at > self.settings.retry_window:
-            await self._dead(record, type(err).__name__, str(err), attempts)
+        if not retriable or time.time() - retry.first_at > self.settings.retry_window:
+            await self._dead(record, type(err).__name__, str(err), retry.attempts)
             return
-        backoff = min(self.settings.max_backoff, self.settings.first_backoff * 2 ** (attempts - 1))
-        not_before = time.time() + backoff * random.uniform(0.8, 1.2)  # noqa: S311
-        headers = [(k, v) for k, v in record.headers if not k.startswith("retry-")]
-        headers += [
-            (Header.RETRY_ATTEMPTS, str(attempts).encode()),
-            (Header.RETRY_FIRST_AT, str(int(first_at * 1000)).encode()),
-            (Header.RETRY_NOT_BEFORE, str(int(not_before * 1000)).encode()),
-        ]
+        settings = self.settings
+        backoff = min(settings.max_backoff, settings.first_backoff * 2 ** (retry.attempts - 1))
+        jittered = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - spreading retries
+        headers = retry.next_headers(list(record.headers), jittered)
         log.info(
             "recording rescheduled",
-            extra={"uuid": cdr.uuid, "attempts": attempts, "error": str(err)[:200]},
+            extra={"uuid": cdr.uuid, "attempts": retry.attempts, "error": str(err)[:200]},
         )
         await self._send(self.topics.recordings_retry, record.key, record.value, headers)
         self.outcome.retried += 1
