@@ -1,0 +1,120 @@
+"""The lake's flush with a fake consumer and a fake S3 put: objects are written before
+the offsets after them are committed; what was not written is read again and nothing
+committed; partitions given up are flushed first, or forgotten if that fails; a stop
+flushes what is buffered."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+
+from processors.lake.service import Lake, LakeSettings
+from tests.unit.processors.test_lake_lines import Rec
+
+RAW = "callstream.cdr.raw"
+TP = TopicPartition(RAW, 2)
+
+
+@dataclass
+class FakeConsumer:
+    journal: list[str]
+    batches: deque[dict[TopicPartition, list[Any]]] = field(default_factory=deque)
+    seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+        if self.batches:
+            return self.batches.popleft()
+        await asyncio.sleep(0.01)
+        return {}
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.journal.append(f"commit {offsets[TP]}")
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+    def subscription(self) -> set[str]:
+        return {RAW}
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return set()
+
+
+@dataclass
+class FakeS3:
+    journal: list[str]
+    down: bool = False
+    objects: dict[str, bytes] = field(default_factory=dict)
+
+    def put(self, key: str, body: bytes) -> None:
+        if self.down:
+            raise OSError("S3 is away")
+        self.objects[key] = body
+        self.journal.append(f"put {key.rsplit('/', 1)[-1]}")
+
+
+def lake(**settings: Any) -> tuple[Lake, FakeConsumer, FakeS3]:
+    journal: list[str] = []
+    consumer, s3 = FakeConsumer(journal), FakeS3(journal)
+    made = Lake(consumer, s3.put, LakeSettings(**settings))
+    return made, consumer, s3
+
+
+def records(*offsets: int) -> list[Rec]:
+    return [Rec(b'{"uuid":"u"}', offset=o) for o in offsets]
+
+
+def add(made: Lake, *offsets: int) -> None:
+    for record in records(*offsets):
+        made.buffer.add(record)
+
+
+async def test_objects_are_written_before_the_offsets_after_them_are_committed() -> None:
+    made, _, s3 = lake()
+    add(made, 40, 41, 42)
+    await made.flush()
+    assert s3.journal == ["put 2-40.ndjson.gz", "commit 43"]
+    assert made.buffer.records == 0
+    assert made.metrics.registry.get_sample_value("callstream_lake_records_total") == 3
+
+
+async def test_what_was_not_written_is_read_again_and_nothing_committed() -> None:
+    made, consumer, s3 = lake()
+    s3.down = True
+    add(made, 40, 41)
+    with pytest.raises(OSError, match="S3 is away"):
+        await made.flush()
+    assert s3.journal == []
+    assert consumer.seeks == [(TP, 40)]
+
+
+async def test_partitions_given_up_are_flushed_first_or_forgotten() -> None:
+    made, _, s3 = lake()
+    add(made, 40)
+    await made.listener.on_partitions_revoked([TP])
+    assert s3.journal[-1] == "commit 41"
+    s3.down = True
+    add(made, 41)
+    await made.listener.on_partitions_revoked([TP])
+    assert made.buffer.records == 0, "the next owner reads them again"
+    assert s3.journal[-1] == "commit 41"
+
+
+async def test_the_run_flushes_on_count_and_on_stop() -> None:
+    made, consumer, s3 = lake(flush_records=2, lag_every=60.0)
+    consumer.batches.extend([{TP: records(40, 41)}, {TP: records(42)}])
+    stop = asyncio.Event()
+    task = asyncio.create_task(made.run(stop))
+    while len(s3.journal) < 2:
+        await asyncio.sleep(0.01)
+    assert s3.journal == ["put 2-40.ndjson.gz", "commit 42"]
+    while consumer.batches:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await task
+    assert s3.journal[2:] == ["put 2-42.ndjson.gz", "commit 43"]
