@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from callstream.stack import Stack, StackSettings
+from callstream.dev.stack import Stack, StackSettings
 from common.config import KafkaSettings
 from common.gc_tuning import settle_gc
 from common.topics import Topics

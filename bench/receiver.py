@@ -27,7 +27,7 @@ from pathlib import Path
 
 import aiohttp
 
-from callstream.stack import Stack, StackSettings
+from callstream.dev.stack import Stack, StackSettings
 from common.topics import Topics
 from devkit.ports import free_port
 from devkit.sim import TENANTS_TOML, sim_tenants

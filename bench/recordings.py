@@ -17,7 +17,7 @@ import uuid
 
 import orjson
 
-from callstream.stack import Stack, StackSettings
+from callstream.dev.stack import Stack, StackSettings
 from devkit.ports import free_port
 from devkit.sim import sim_tenants
 from yunhu.sim.api import Simulator

@@ -8,14 +8,13 @@ import sys
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from callstream.command import Command
 from common.config import ConfigError, S3Settings
 from common.s3 import ensure_bucket, make_client
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("bucket", help="create the S3 bucket if it is missing")
+def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["ensure"])
-    p.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -27,3 +26,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"callstream bucket: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+COMMAND = Command("bucket", "create the S3 bucket if it is missing", main, options, __doc__)

@@ -1,8 +1,10 @@
-"""The one command line: `callstream <service> …`."""
+"""The one command line: `callstream <command> …`."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,23 +19,36 @@ from callstream import (
     sim_cli,
     topics_cli,
 )
-from callstream.demo import run as run_cli
-from callstream.stack import cli as stack_cli
+from callstream.command import Command
+
+# The registry: a new command is one module and one line here.
+COMMANDS: tuple[Command, ...] = (
+    sim_cli.COMMAND,
+    ingest_cli.COMMAND,
+    enrich_cli.COMMAND,
+    recordings_cli.COMMAND,
+    lake_cli.COMMAND,
+    topics_cli.COMMAND,
+    replay_cli.COMMAND,
+    bucket_cli.COMMAND,
+)
+
+
+def dev_commands() -> tuple[Command, ...]:
+    """`stack` and `run`, where the developer tools are installed (not in the image)."""
+    if importlib.util.find_spec("callstream.dev") is None:
+        return ()
+    found: tuple[Command, ...] = importlib.import_module("callstream.dev").COMMANDS
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callstream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    stack_cli.add_parser(sub)
-    sim_cli.add_parser(sub)
-    ingest_cli.add_parser(sub)
-    enrich_cli.add_parser(sub)
-    recordings_cli.add_parser(sub)
-    lake_cli.add_parser(sub)
-    topics_cli.add_parser(sub)
-    replay_cli.add_parser(sub)
-    run_cli.add_parser(sub)
-    bucket_cli.add_parser(sub)
+    for command in (*dev_commands(), *COMMANDS):
+        p = sub.add_parser(command.name, help=command.help, description=command.description)
+        command.options(p)
+        p.set_defaults(handler=command.main)
     return parser
 
 

@@ -3,53 +3,52 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import dataclasses
 import os
-import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
-from callstream.print_config import add_option, print_config
-from common.config import ConfigError, KafkaSettings
-from common.gc_tuning import settle_gc
-from common.logs import setup_logging
-from common.probes import probes
-from common.stopping import stop_on_signals
+from callstream.command import Command, print_config_option
+from common.config import KafkaSettings
+from common.runner import Probes, Started, run_service
 from common.topics import Topics
 from processors.enrich.service import EnrichSettings, pipe
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("enrich", help="the enrichment consumer", description=__doc__)
+def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--instance", help="stable replica name (default $CALLSTREAM_INSTANCE or 0)")
     p.add_argument("--metrics-port", type=int, help="port of /healthz and /metrics")
-    add_option(p)
-    p.set_defaults(handler=main)
+    print_config_option(p)
 
 
-def settings_from_env(args: argparse.Namespace) -> EnrichSettings:
+@dataclass(frozen=True, slots=True)
+class EnrichConfig:
+    kafka: KafkaSettings
+    topics: Topics
+    settings: EnrichSettings
+
+    def shown(self) -> Sequence[object]:
+        return (self.settings, self.kafka)
+
+
+def load(args: argparse.Namespace) -> EnrichConfig:
     settings = EnrichSettings.from_env(os.environ)
     overrides = {"instance": args.instance, "metrics_port": args.metrics_port}
-    return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    settings = dataclasses.replace(
+        settings, **{k: v for k, v in overrides.items() if v is not None}
+    )
+    return EnrichConfig(KafkaSettings.from_env(os.environ), Topics.from_env(os.environ), settings)
 
 
-async def serve(kafka: KafkaSettings, topics: Topics, settings: EnrichSettings) -> None:
-    stop = stop_on_signals()
-    async with pipe(kafka, topics, settings) as runner:
-        settle_gc()  # start-up is done: the collector's settings for the steady state
-        registry = runner.metrics.registry
-        async with probes("0.0.0.0", settings.metrics_port, registry, lambda: True):  # noqa: S104
-            await runner.run(stop)
+@contextlib.asynccontextmanager
+async def start(config: EnrichConfig) -> AsyncIterator[Started]:
+    async with pipe(config.kafka, config.topics, config.settings) as runner:
+        yield Started(runner.run, Probes(config.settings.metrics_port, runner.metrics.registry))
 
 
 def main(args: argparse.Namespace) -> int:
-    setup_logging("enrich", os.environ.get("CALLSTREAM_LOG_LEVEL", "INFO"))
-    try:
-        kafka = KafkaSettings.from_env(os.environ)
-        settings = settings_from_env(args)
-    except ConfigError as err:
-        print(f"callstream enrich: {err}", file=sys.stderr)
-        return 2
-    if args.print_config:
-        return print_config(settings, kafka)
-    asyncio.run(serve(kafka, Topics.from_env(os.environ), settings))
-    return 0
+    return run_service("enrich", lambda: load(args), start, print_config=args.print_config)
+
+
+COMMAND = Command("enrich", "the enrichment consumer", main, options, __doc__)

@@ -4,64 +4,76 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from callstream.print_config import add_option, print_config
-from common.config import ConfigError, KafkaSettings
-from common.logs import setup_logging
+from callstream.command import Command, print_config_option
+from common.config import KafkaSettings, tenants_setting
+from common.runner import Started, configured, run_service
 from common.topics import Topics
-from ingest.server import serve, supervise, worker_argv
+from ingest.server import receiver, supervise, worker_argv
 from ingest.settings import IngestSettings
-from yunhu.tenants import TenantsError, load_tenants
+from yunhu.tenants import Tenant
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("ingest", help="the callback receiver", description=__doc__)
+def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="listen address (default $CALLSTREAM_INGEST_HOST or 0.0.0.0)")
     p.add_argument("--port", type=int, help="listen port (default $CALLSTREAM_INGEST_PORT or 8000)")
     p.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     p.add_argument("--spool-dir", type=Path, help="spool folder (one sub-folder per worker)")
     p.add_argument("--tenants", type=Path, help="tenants TOML file (default $CALLSTREAM_TENANTS)")
     p.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
-    add_option(p)
-    p.set_defaults(handler=main)
+    print_config_option(p)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    settings: IngestSettings
+    kafka: KafkaSettings
+    topics: Topics
+    tenants: dict[str, Tenant]
+    worker: int  # this process's index among the workers sharing the port
+    workers: int
+
+    def shown(self) -> Sequence[object]:
+        return (self.settings, self.kafka)
+
+
+def load(args: argparse.Namespace) -> IngestConfig:
+    settings = IngestSettings.from_env(os.environ)
+    overrides = {"host": args.host, "port": args.port, "spool_dir": args.spool_dir}
+    settings = dataclasses.replace(
+        settings, **{k: v for k, v in overrides.items() if v is not None}
+    )
+    tenants = tenants_setting(args.tenants, os.environ)
+    kafka, topics = KafkaSettings.from_env(os.environ), Topics.from_env(os.environ)
+    return IngestConfig(settings, kafka, topics, tenants, args.worker_index or 0, args.workers)
+
+
+def start(config: IngestConfig) -> contextlib.AbstractAsyncContextManager[Started]:
+    spool_dir = config.settings.spool_dir / f"worker-{config.worker}"
+    return receiver(
+        config.settings,
+        config.tenants,
+        config.topics,
+        config.kafka,
+        spool_dir,
+        reuse_port=config.workers > 1,
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    env = os.environ
-    setup_logging("ingest", env.get("CALLSTREAM_LOG_LEVEL", "INFO"))
-    tenants_path = args.tenants or env.get("CALLSTREAM_TENANTS")
-    if not tenants_path:
-        print("callstream ingest: give --tenants FILE or set CALLSTREAM_TENANTS", file=sys.stderr)
-        return 2
-    try:
-        settings = IngestSettings.from_env(env)
-        kafka = KafkaSettings.from_env(env)
-        tenants = load_tenants(Path(tenants_path))
-    except (ConfigError, TenantsError) as err:
-        print(f"callstream ingest: {err}", file=sys.stderr)
-        return 2
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    if args.spool_dir is not None:
-        overrides["spool_dir"] = args.spool_dir
-    settings = dataclasses.replace(settings, **overrides)
-    if args.print_config:
-        return print_config(settings, kafka)
-    if args.workers > 1 and args.worker_index is None:
-        base = list(sys.argv[1:])
-        return supervise([worker_argv(base, i) for i in range(args.workers)])
-    index = args.worker_index or 0
-    spool_dir = settings.spool_dir / f"worker-{index}"
+    if args.workers > 1 and args.worker_index is None and not args.print_config:
+        if configured("ingest", lambda: load(args)) is None:  # each worker would fail so
+            return 2
+        return supervise([worker_argv(sys.argv[1:], i) for i in range(args.workers)])
     _use_uvloop()
-    asyncio.run(
-        serve(
-            settings, tenants, Topics.from_env(env), kafka, spool_dir, reuse_port=args.workers > 1
-        )
-    )
-    return 0
+    return run_service("ingest", lambda: load(args), start, print_config=args.print_config)
 
 
 def _use_uvloop() -> None:
@@ -70,3 +82,6 @@ def _use_uvloop() -> None:
     except ImportError:
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+COMMAND = Command("ingest", "the callback receiver", main, options, __doc__)

@@ -10,6 +10,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
+from callstream.command import Command
 from common.config import ConfigError, KafkaSettings, S3Settings
 from common.kafka import durable_producer
 from common.s3 import make_client
@@ -29,8 +30,7 @@ if TYPE_CHECKING:
 TIME_HELP = "ISO-8601 (UTC unless a zone is given), epoch ms, now, or --to=-2h (-30m, -1d)"
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("replay", help="reset a group, republish a window, re-inject")
+def options(p: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="action", required=True)
     reset = actions.add_parser("reset", help="move a group's offsets to a time")
     reset.add_argument("--group", required=True)
@@ -51,7 +51,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     dead.add_argument("--reason", help="only dead letters with this dlq-reason")
     for action in (reset, window, lake, dead):
         action.add_argument("--dry-run", action="store_true", help="count, change nothing")
-    p.set_defaults(handler=main)
 
 
 @contextlib.asynccontextmanager
@@ -139,3 +138,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"callstream replay {args.action}: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+COMMAND = Command("replay", "reset a group, republish a window, re-inject", main, options, __doc__)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from callstream.command import Command
 from yunhu.sim.poster import TrafficSettings
 from yunhu.sim.run import run
 from yunhu.sim.settings import Faults, SimSettings
@@ -22,8 +23,7 @@ def _denial(text: str) -> tuple[str, int]:
     return code, int(ret)
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("sim", help="the platform simulator", description=__doc__)
+def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tenants", type=Path, help="tenants TOML file (default $CALLSTREAM_TENANTS)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
@@ -68,7 +68,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     traffic.add_argument(
         "--exit-when-done", action="store_true", help="stop serving once the traffic is sent"
     )
-    p.set_defaults(handler=main)  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
@@ -117,3 +116,6 @@ def main(args: argparse.Namespace) -> int:
             malformed=args.fault_malformed,
         )
     return asyncio.run(run(settings, tenants, traffic, exit_when_done=args.exit_when_done))
+
+
+COMMAND = Command("sim", "the platform simulator", main, options, __doc__)

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from callstream.command import Command
 from common.config import ConfigError, KafkaSettings
 from common.kafka import ensure_topics, kafka_admin
 from common.schemas import render, topic_schemas, write_all
@@ -15,15 +16,13 @@ from common.topic_catalog import TopicSettings, topic_specs, verify_topics
 from common.topics import Topics
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("topics", help="create or verify the topics; print their schemas")
+def options(p: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="action", required=True)
     actions.add_parser("create", help="create every topic that does not exist yet")
     actions.add_parser("verify", help="exit 1 unless every topic exists as configured")
     schemas = actions.add_parser("schemas", help="print (or write) the JSON Schemas")
     schemas.add_argument("--topic", choices=sorted(topic_schemas()), help="only this topic's")
     schemas.add_argument("--write", type=Path, metavar="DIR", help="write one file per topic")
-    p.set_defaults(handler=main)
 
 
 async def _create(kafka: KafkaSettings, topics: Topics, settings: TopicSettings) -> int:
@@ -65,3 +64,8 @@ def main(args: argparse.Namespace) -> int:
     topics = Topics.from_env(os.environ)
     action = _create if args.action == "create" else _verify
     return asyncio.run(action(kafka, topics, settings))
+
+
+COMMAND = Command(
+    "topics", "create or verify the topics; print their schemas", main, options, __doc__
+)

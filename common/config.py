@@ -8,7 +8,10 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from yunhu.tenants import Tenant, TenantsError, load_tenants
 
 KAFKA_PROTOCOLS = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
 SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
@@ -103,3 +106,14 @@ class S3Settings:
             secret_access_key=env.get("CALLSTREAM_S3_SECRET_ACCESS_KEY") or None,
             prefix=env.get("CALLSTREAM_S3_PREFIX", ""),
         )
+
+
+def tenants_setting(path: Path | None, env: Mapping[str, str]) -> dict[str, Tenant]:
+    """The tenants file that `--tenants` (or else `CALLSTREAM_TENANTS`) names, loaded."""
+    chosen = path or env.get("CALLSTREAM_TENANTS")
+    if not chosen:
+        raise ConfigError("give --tenants FILE or set CALLSTREAM_TENANTS")
+    try:
+        return load_tenants(Path(chosen))
+    except TenantsError as err:
+        raise ConfigError(str(err)) from err

@@ -1,21 +1,21 @@
-"""Run the receiver: one process, or N sharing the port (SO_REUSEPORT) under a supervisor."""
+"""The receiver, started: one process, or N sharing the port (SO_REUSEPORT) under a supervisor."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from aiohttp import web
 
 from common.config import KafkaSettings
-from common.gc_tuning import settle_gc
-from common.stopping import stop_on_signals
+from common.runner import Started
 from common.topics import Topics
 from ingest.accept import Ingest
 from ingest.app import Receiver, kafka_connector, running, server_options
@@ -27,7 +27,8 @@ from yunhu.tenants import Tenant
 log = logging.getLogger(__name__)
 
 
-async def serve(
+@contextlib.asynccontextmanager
+async def receiver(
     settings: IngestSettings,
     tenants: dict[str, Tenant],
     topics: Topics,
@@ -35,12 +36,12 @@ async def serve(
     spool_dir: Path,
     *,
     reuse_port: bool = False,
-) -> None:
-    """Serve until SIGTERM/SIGINT, then stop accepting, finish in-flight work, flush, return."""
+) -> AsyncIterator[Started]:
+    """Listening; its `run(stop)` returns once `stop` is set, after which no new callback
+    is accepted, those in flight finish and the spool is flushed."""
     spool = Spool(spool_dir, max_bytes=settings.spool_max_bytes)
     writer = DurableWriter(None, spool, ack_timeout=settings.ack_timeout)
     ingest = Ingest(settings, tenants, topics, writer)
-    stop = stop_on_signals()
     async with running(ingest, kafka_connector(kafka, settings)):
         server = web.Server(Receiver(ingest), **server_options(settings))
         runner = web.ServerRunner(server, shutdown_timeout=settings.shutdown_timeout)
@@ -50,14 +51,17 @@ async def serve(
                 runner, settings.host, settings.port, reuse_port=reuse_port, backlog=2048
             )
             await site.start()
-            settle_gc()  # start-up is done: the collector's settings for the steady state
             log.info("ingest listening", extra={"host": settings.host, "port": settings.port})
-            await stop.wait()
-            log.info("stopping: no new callbacks, finishing those in flight")
-            ingest.closing = True
+
+            async def until(stop: asyncio.Event) -> None:
+                await stop.wait()
+                log.info("stopping: no new callbacks, finishing those in flight")
+                ingest.closing = True
+
+            yield Started(until)
         finally:
             await runner.cleanup()
-    log.info("stopped", extra={"spooled_records_left": spool.records})
+    log.info("spool flushed", extra={"spooled_records_left": spool.records})
 
 
 def supervise(worker_argv: Sequence[Sequence[str]]) -> int:
@@ -82,9 +86,13 @@ def supervise(worker_argv: Sequence[Sequence[str]]) -> int:
             with contextlib.suppress(ProcessLookupError):
                 child.send_signal(signal.SIGTERM)
     codes = [child.wait() for child in children]
-    if any(codes):
+    # A worker the stop signal reached before it could handle it (still starting) had
+    # accepted nothing: ending by that signal is a clean stop too.
+    clean = {0, -signal.SIGTERM, -signal.SIGINT}
+    if any(code not in clean for code in codes):
         log.error("workers exited with %s", codes)
-    return 0 if all(code == 0 for code in codes) else 1
+        return 1
+    return 0
 
 
 def worker_argv(argv: Sequence[str], index: int) -> list[str]:

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from callstream.stack import StackSettings
-from callstream.stack import kafka as stack_kafka
+from callstream.dev.stack import StackSettings
+from callstream.dev.stack import kafka as stack_kafka
 from common.config import KafkaSettings
 from devkit.ports import free_ports
 

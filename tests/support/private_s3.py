@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from callstream.stack import StackError, StackSettings
-from callstream.stack import s3 as stack_s3
+from callstream.dev.stack import StackError, StackSettings
+from callstream.dev.stack import s3 as stack_s3
 from common.config import S3Settings
 
 

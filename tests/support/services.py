@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from callstream.stack import Stack, StackSettings
+from callstream.dev.stack import Stack, StackSettings
 from common.config import KafkaSettings, S3Settings
 
 TEST_BUCKET = "callstream-test"

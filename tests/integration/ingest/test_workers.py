@@ -49,6 +49,10 @@ def _start_workers(
         )
 
 
+def _listeners(port: int) -> int:
+    return Path("/proc/net/tcp").read_text().count(f":{port:04X} 00000000:0000 0A")
+
+
 async def test_workers_share_the_port_and_deliver_everything(
     services: Services, topic_set: TopicSetFactory, tmp_path: Path
 ) -> None:
@@ -67,8 +71,7 @@ async def test_workers_share_the_port_and_deliver_everything(
             report = await post_traffic(
                 sim, TrafficSettings(receiver.url, rate=100, calls=60, seed=6, sent_log=log)
             )
-        listening = Path("/proc/net/tcp").read_text().count(f":{port:04X} 00000000:0000 0A")
-        assert listening == 2, "both workers listen on the port"
+        assert _listeners(port) == 2, "both workers listen on the port"
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)
@@ -94,6 +97,9 @@ async def test_a_signal_to_the_whole_group_twice_is_still_a_clean_stop(
         proc = _start_workers(env, log_path, new_session=True)
         try:
             await wait_healthy(Receiver(f"http://127.0.0.1:{port}", proc, log_path))
+            async with asyncio.timeout(30):  # both workers up: each handles the signals
+                while _listeners(port) < 2:
+                    await asyncio.sleep(0.05)
             os.killpg(proc.pid, sig)
             await asyncio.sleep(0.05)
             os.killpg(proc.pid, sig)  # again, during the shutdown

@@ -5,9 +5,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from callstream.demo.procs import Child
-from callstream.demo.run import Run, _summary
-from callstream.demo.verify import Verdict
+from callstream.dev.demo.procs import Child
+from callstream.dev.demo.run import Run, _summary
+from callstream.dev.demo.verify import Verdict
 from common.config import KafkaSettings
 from common.topics import Topics
 from yunhu.sim.sentlog import SentEntry

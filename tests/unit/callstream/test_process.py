@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from callstream.stack.errors import StackError
-from callstream.stack.process import Managed, require_free_ports
+from callstream.dev.stack.errors import StackError
+from callstream.dev.stack.process import Managed, require_free_ports
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)", "callstream-test-sleeper"]
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from callstream.stack import StackSettings
+from callstream.dev.stack import StackSettings
 
 
 def test_defaults_bind_loopback_with_the_usual_ports() -> None:
@@ -48,7 +48,7 @@ def test_env_exports_point_clients_at_the_stack() -> None:
 
 
 def test_cluster_ids_never_look_like_options() -> None:
-    from callstream.stack.kafka import _cluster_id  # noqa: PLC0415
+    from callstream.dev.stack.kafka import _cluster_id  # noqa: PLC0415
 
     ids = {_cluster_id() for _ in range(2000)}
     assert len(ids) == 2000

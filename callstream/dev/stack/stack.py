@@ -9,8 +9,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from callstream.stack import kafka, s3
-from callstream.stack.settings import StackSettings
+from callstream.dev.stack import kafka, s3
+from callstream.dev.stack.settings import StackSettings
 
 
 @dataclass(frozen=True, slots=True)

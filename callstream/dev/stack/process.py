@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from callstream.stack.errors import StackError
+from callstream.dev.stack.errors import StackError
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from callstream.stack.errors import StackError
-from callstream.stack.process import Managed, require_free_ports
-from callstream.stack.settings import HOST, StackSettings
+from callstream.dev.stack.errors import StackError
+from callstream.dev.stack.process import Managed, require_free_ports
+from callstream.dev.stack.settings import HOST, StackSettings
 from common.s3 import make_client
 
 MARKER = "weed"

@@ -20,12 +20,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from callstream.demo import procs
-from callstream.demo.procs import Child
-from callstream.stack import kafka as stack_kafka
-from callstream.stack import s3 as stack_s3
-from callstream.stack.process import Managed
-from callstream.stack.settings import StackSettings
+from callstream.dev.demo import procs
+from callstream.dev.demo.procs import Child
+from callstream.dev.stack import kafka as stack_kafka
+from callstream.dev.stack import s3 as stack_s3
+from callstream.dev.stack.process import Managed
+from callstream.dev.stack.settings import StackSettings
 
 BROKER_DOWN = 20.0
 S3_FROZEN = 15.0

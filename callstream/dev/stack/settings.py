@@ -8,7 +8,7 @@ from pathlib import Path
 
 from common.config import KafkaSettings, S3Settings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 HOST = "127.0.0.1"
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from callstream.stack.errors import StackError
-from callstream.stack.process import Managed, require_free_ports
-from callstream.stack.settings import HOST, StackSettings
+from callstream.dev.stack.errors import StackError
+from callstream.dev.stack.process import Managed, require_free_ports
+from callstream.dev.stack.settings import HOST, StackSettings
 
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"

@@ -8,16 +8,15 @@ import shlex
 import sys
 import time
 
-from callstream.stack import kafka
-from callstream.stack.errors import StackError
-from callstream.stack.settings import StackSettings
-from callstream.stack.stack import Stack
+from callstream.command import Command
+from callstream.dev.stack import kafka
+from callstream.dev.stack.errors import StackError
+from callstream.dev.stack.settings import StackSettings
+from callstream.dev.stack.stack import Stack
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("stack", help="local Apache Kafka and S3 for development and tests")
+def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["up", "down", "status", "env"])
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,3 +45,8 @@ def run(args: argparse.Namespace) -> int:
     for item in statuses:
         print(item.line())
     return 0 if all(item.answering for item in statuses) else 3
+
+
+COMMAND = Command(
+    "stack", "local Apache Kafka and S3 for development and tests", run, options, __doc__
+)

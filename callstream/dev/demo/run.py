@@ -4,7 +4,7 @@ Traffic runs for `--duration` seconds (or until Ctrl-C); then the pipeline settl
 receiver's spool drains, enrich and recordings catch up), every service is stopped with
 SIGTERM, and the run is checked end to end: exit 0 only without losses, nothing enriched
 twice, every raw record in the lake, and every service exiting 0. `--chaos` injects
-faults meanwhile (`callstream.demo.chaos`).
+faults meanwhile (`callstream.dev.demo.chaos`).
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from botocore.exceptions import BotoCoreError, ClientError
 
-from callstream.demo import chaos, procs
-from callstream.demo.procs import Child
-from callstream.demo.verify import Lake, Verdict, verify
-from callstream.demo.watch import LatestCalls, Samples, ok_requests, scrape, total
-from callstream.stack.errors import StackError
-from callstream.stack.settings import PROJECT_ROOT, StackSettings
-from callstream.stack.stack import Stack
+from callstream.command import Command
+from callstream.dev.demo import chaos, procs
+from callstream.dev.demo.procs import Child
+from callstream.dev.demo.verify import Lake, Verdict, verify
+from callstream.dev.demo.watch import LatestCalls, Samples, ok_requests, scrape, total
+from callstream.dev.stack.errors import StackError
+from callstream.dev.stack.settings import PROJECT_ROOT, StackSettings
+from callstream.dev.stack.stack import Stack
 from common.config import ConfigError, KafkaSettings, S3Settings
 from common.kafka import ensure_topics, kafka_admin, partitions_of
 from common.s3 import ensure_bucket, make_client
@@ -42,10 +43,7 @@ from yunhu.sim.run import TRAFFIC_DONE
 EXAMPLE_TENANTS = PROJECT_ROOT / "deploy" / "tenants.example.toml"
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "run", help="the whole pipeline with the simulator, live", description=__doc__
-    )
+def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, help="seconds of traffic (default: until Ctrl-C)")
     p.add_argument("--rate", type=float, default=4.0, help="calls per second")
     p.add_argument("--seed", type=int, default=None)
@@ -61,7 +59,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--services-from-env", action="store_true",
         help="use the Kafka and S3 of CALLSTREAM_KAFKA_*/CALLSTREAM_S3_*, not the local stack",
     )  # fmt: skip
-    p.set_defaults(handler=main)
 
 
 @dataclass(frozen=True)
@@ -449,3 +446,6 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if started and not args.keep_stack:  # leave a stack that was already running alone
             print("callstream run: " + ", ".join(stack.down()) + " (the local stack it started)")
+
+
+COMMAND = Command("run", "the whole pipeline with the simulator, live", main, options, __doc__)

@@ -1,0 +1,104 @@
+"""`run_service`, in a process of its own: a configuration error exits 2 with one line
+on stderr; a started service serves its probes, and the first SIGTERM stops it
+gracefully (a second one, mid-stop, is ignored) with exit code 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from devkit.ports import free_ports
+
+SERVICE = """
+import asyncio, contextlib, sys
+from dataclasses import dataclass
+from prometheus_client import CollectorRegistry, Counter
+from common.config import ConfigError
+from common.runner import Probes, Started, run_service
+
+@dataclass(frozen=True)
+class Config:
+    port: int
+    def shown(self):
+        return (self,)
+
+def load():
+    if sys.argv[1] == "bad":
+        raise ConfigError("CALLSTREAM_DEMO_PORT must be a number")
+    return Config(int(sys.argv[1]))
+
+@contextlib.asynccontextmanager
+async def start(config):
+    registry = CollectorRegistry()
+    Counter("demo_started", "x", registry=registry).inc()
+    async def run(stop):
+        print("running", flush=True)
+        await stop.wait()
+        print("stopping", flush=True)
+        await asyncio.sleep(1.0)  # work still being finished when a second signal comes
+    yield Started(run, Probes(config.port, registry))
+    print("closed", flush=True)
+
+sys.exit(run_service("demo", load, start, print_config=len(sys.argv) > 2))
+"""
+
+
+def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    script = tmp_path / "service.py"
+    script.write_text(SERVICE)
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.Popen(
+        [sys.executable, str(script), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_configuration_error_exits_2_with_one_line(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "bad")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert err.strip() == "callstream demo: CALLSTREAM_DEMO_PORT must be a number"
+    assert out == ""
+
+
+def test_print_config_prints_and_starts_nothing(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "9", "--print-config")
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert json.loads(out) == {"Config": {"port": 9}}
+
+
+def test_probes_are_served_and_sigterm_stops_gracefully(tmp_path: Path) -> None:
+    [port] = free_ports(1)
+    proc = _start(tmp_path, str(port))
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "running"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                metrics = r.read().decode()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the probes never answered"
+            time.sleep(0.1)
+    assert "demo_started_total 1.0" in metrics
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+        assert json.loads(r.read()) == {"healthy": True}
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stdout.readline().strip() == "stopping"
+    proc.send_signal(signal.SIGTERM)  # ignored: the stop under way finishes
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out.strip() == "closed"
+    assert '"msg":"stopped"' in err.replace(" ", "")
