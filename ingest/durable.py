@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections import deque
 from typing import Any, Literal, Protocol
 
+from common.retry import Backoff
 from ingest.spool import Spool, SpoolRecord
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class DurableWriter:
 
         After `stop_draining()` it makes one last pass (so a graceful shutdown leaves the
         spool empty when Kafka is up) and returns; a failing pass then ends it too."""
-        backoff = 0.5
+        backoff = Backoff(first=0.5, most=5.0)
         while True:
             wait: float | None = None  # how long to pause before the next look
             appended = None
@@ -161,7 +161,7 @@ class DurableWriter:
             elif self.producer is None:
                 wait = idle
             else:
-                wait, backoff = await self._drain_once(backoff)
+                wait = await self._drain_once(backoff)
             if wait is None:
                 continue
             if self._stopping.is_set():
@@ -169,24 +169,25 @@ class DurableWriter:
                 return
             await self._pause(wait, appended)
 
-    async def _drain_once(self, backoff: float) -> tuple[float | None, float]:
-        """One pass over the spool: (pause before the next, the next backoff)."""
+    async def _drain_once(self, backoff: Backoff) -> float | None:
+        """One pass over the spool; how long to pause before the next (None: go on)."""
         try:
             drained = await self.spool.drain(self.publish_batch)
         except (PublishError, TimeoutError) as err:
             log.info("spool drain paused, kafka not ready: %r", err)
             self._end_handover()  # those waiting go to the spool
-            return backoff + random.uniform(0, backoff / 2), min(backoff * 2, 5.0)  # noqa: S311
+            return backoff.next()
         except Exception:
             log.exception("spool drain failed unexpectedly; retrying")
             self._end_handover()
-            return 5.0, backoff
+            return 5.0
         if drained:
             log.info("spool: %d records published to kafka", drained)
         if not self.handing_over:
             self.handing_over = True
             self._handover_ended.clear()
-        return None, 0.5
+        backoff.reset()
+        return None
 
     def _end_handover(self) -> None:
         self.handing_over = False

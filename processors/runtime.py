@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -29,6 +28,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import IllegalStateError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from common.retry import Backoff
 from common.topics import dead_letter_headers
 from processors.consumer import Record, TopicPartition
 from processors.transactions import Output
@@ -172,7 +172,7 @@ class TransactionalPipe:
         self.max_records = max_records
         self.listener = listener
         self.lock = listener.lock
-        self._backoff = 0.2
+        self._backoff = Backoff(first=0.2, most=10.0)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set; returns once the last batch begun is committed (or not)."""
@@ -229,11 +229,10 @@ class TransactionalPipe:
                 return False
             self.metrics.aborts.inc()
             log.warning("batch rolled back, will retry: %r", err, exc_info=err)
-            await asyncio.sleep(self._backoff + random.uniform(0, self._backoff))  # noqa: S311
-            self._backoff = min(self._backoff * 2, 10.0)
+            await asyncio.sleep(self._backoff.next())
             await self._renew()
             return False
-        self._backoff = 0.2
+        self._backoff.reset()
         self._export_lag()
         return True
 
@@ -244,8 +243,7 @@ class TransactionalPipe:
                 await self.transactions.renew()
             except Exception as err:  # noqa: BLE001 - Kafka away: try again, backing off
                 log.warning("a new transactional producer could not start yet: %r", err)
-                await asyncio.sleep(self._backoff)
-                self._backoff = min(self._backoff * 2, 10.0)
+                await asyncio.sleep(self._backoff.next())
                 continue
             return
 
