@@ -118,9 +118,12 @@ async def _rounds(
         for name, value in got.items():
             results[name].append(value)
         ratio = got["raw pipe"][0] / got["enrich"][0]
-        print(f"round {index + 1}: " + ", ".join(
-            f"{n} {total / w:,.0f} records/s" for n, (w, _) in got.items()
-        ) + f", ratio {ratio:.2f}x", flush=True)  # fmt: skip
+        print(
+            f"round {index + 1}: "
+            + ", ".join(f"{n} {total / w:,.0f} records/s" for n, (w, _) in got.items())
+            + f", ratio {ratio:.2f}x",
+            flush=True,
+        )
     lines = [
         f"{total} raw records, 6 partitions, medians of {rounds} rounds, the pipes taking turns"
     ]

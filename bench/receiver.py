@@ -71,8 +71,15 @@ def _ms(text: str) -> float:
 
 def _wrk(url: str, seconds: int, connections: int) -> tuple[int, float, float, float, int]:
     argv = [
-        "wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(LUA), url,
-    ]  # fmt: skip
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(LUA),
+        url,
+    ]
     env = {**os.environ, "CALLSTREAM_BENCH_BODY": str(BODY)}
     out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout  # noqa: S603
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
@@ -176,10 +183,20 @@ def _rounds(
         servers = [
             ("ceiling", [python, "-m", "bench.servers.ceiling", str(ports[0])], {}),
             ("lowlevel", [python, "-m", "bench.servers.lowlevel", str(ports[1])], {}),
-            ("naive", [python, "-m", "bench.servers.naive", str(ports[2]), settings.kafka_bootstrap,
-                       suffix], {}),
+            (
+                "naive",
+                [
+                    python,
+                    "-m",
+                    "bench.servers.naive",
+                    str(ports[2]),
+                    settings.kafka_bootstrap,
+                    suffix,
+                ],
+                {},
+            ),
             ("callstream", [python, "-m", "callstream", "ingest"], ingest_env),
-        ]  # fmt: skip
+        ]
         chosen = [
             (name, argv, env, f"http://127.0.0.1:{port}{path}")
             for (name, argv, env), port in zip(servers, ports, strict=True)

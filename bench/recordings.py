@@ -40,9 +40,16 @@ def _child(
 ) -> dict[str, float]:
     tenant = sim.tenants["9024"]
     argv = [
-        sys.executable, "-m", "bench.recordings_child", mode, sim.settings.base_url,
-        tenant.appid, tenant.accesskey, filename, key,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "bench.recordings_child",
+        mode,
+        sim.settings.base_url,
+        tenant.appid,
+        tenant.accesskey,
+        filename,
+        key,
+    ]
     out = subprocess.run(argv, env={**os.environ, **env}, capture_output=True, check=True)  # noqa: S603
     result: dict[str, float] = orjson.loads(out.stdout.splitlines()[-1])
     return result

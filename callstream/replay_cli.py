@@ -109,16 +109,25 @@ async def _republish(args: argparse.Namespace, kafka: KafkaSettings) -> str:
         if args.action == "window":
             window = Window(parse_time(args.start), parse_time(args.end))
             await replay_window(
-                kafka, args.from_topic, args.to_topic, window,
-                publisher=publisher, progress=progress,
-            )  # fmt: skip
+                kafka,
+                args.from_topic,
+                args.to_topic,
+                window,
+                publisher=publisher,
+                progress=progress,
+            )
         elif args.action == "lake":
             window = Window(parse_time(args.start), parse_time(args.end))
             store = _lake_store(S3Settings.from_env(os.environ))
             await replay_lake(
-                store, args.topic, window, tenant=args.tenant, publisher=publisher,
-                progress=progress, to_topic=args.to_topic,
-            )  # fmt: skip
+                store,
+                args.topic,
+                window,
+                tenant=args.tenant,
+                publisher=publisher,
+                progress=progress,
+                to_topic=args.to_topic,
+            )
         else:
             await replay_deadletters(kafka, topics, publisher, progress, reason=args.reason)
     return progress.summary()

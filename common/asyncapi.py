@@ -40,43 +40,57 @@ _REPLAY_HEADERS: Final = {
 # name → (topic field, key, description, payload schema file or None, headers)
 _CHANNELS: Final = {
     "callstateRaw": (
-        "callstate_raw", "call uuid",
+        "callstate_raw",
+        "call uuid",
         "Every accepted call-state callback, the exact bytes the platform posted.",
-        "callstream.callstate.raw", _RAW_HEADERS,
+        "callstream.callstate.raw",
+        _RAW_HEADERS,
     ),
     "cdrRaw": (
-        "cdr_raw", "call uuid",
+        "cdr_raw",
+        "call uuid",
         "Every accepted call record (CDR) callback, the exact bytes the platform posted.",
-        "callstream.cdr.raw", _RAW_HEADERS,
+        "callstream.cdr.raw",
+        _RAW_HEADERS,
     ),
     "callstate": (
-        "callstate", "call uuid",
+        "callstate",
+        "call uuid",
         "Call-state events with codes decoded and times in UTC; written in Kafka "
         "transactions (read with isolation.level=read_committed).",
-        "callstream.callstate", {},
+        "callstream.callstate",
+        {},
     ),
     "cdr": (
-        "cdr", "call uuid",
+        "cdr",
+        "call uuid",
         "Call records with hangup cause and direction decoded, UTC times and durations; "
         "transactional, deduplicated by record_id.",
-        "callstream.cdr", {},
+        "callstream.cdr",
+        {},
     ),
     "recordings": (
-        "recordings", "call uuid",
+        "recordings",
+        "call uuid",
         "One record per call recording safely archived in S3 (bucket, key, size, sha256).",
-        "callstream.recordings", {},
+        "callstream.recordings",
+        {},
     ),
     "deadletter": (
-        "deadletter", "call uuid when known, else none",
+        "deadletter",
+        "call uuid when known, else none",
         "Input that could not be processed, its bytes unchanged, with why in headers.",
-        None, {**_RAW_HEADERS, **_DLQ_HEADERS},
+        None,
+        {**_RAW_HEADERS, **_DLQ_HEADERS},
     ),
     "recordingsRetry": (
-        "recordings_retry", "call uuid",
+        "recordings_retry",
+        "call uuid",
         "Internal to the recordings service: CDRs whose recording is retried later.",
-        "callstream.cdr", {},
+        "callstream.cdr",
+        {},
     ),
-}  # fmt: skip
+}
 
 
 def _headers(names: dict[str, str]) -> dict[str, Any]:

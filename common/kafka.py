@@ -68,9 +68,11 @@ async def topic_reader(
 ) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
     """A group-less read_committed consumer assigned every partition of `topics`."""
     consumer = AIOKafkaConsumer(
-        **settings.client_kwargs(), group_id=None, enable_auto_commit=False,
+        **settings.client_kwargs(),
+        group_id=None,
+        enable_auto_commit=False,
         isolation_level="read_committed",
-    )  # fmt: skip
+    )
     try:
         tps = await partitions_of(settings, topics)
         await consumer.start()

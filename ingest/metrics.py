@@ -53,12 +53,15 @@ class IngestMetrics:
         self.deadletters = Counter(
             "callstream_ingest_deadletters",
             "Bodies that did not decode, kept in the dead-letter topic",
-            ["tenant", "kind", "reason"], registry=r,
-        )  # fmt: skip
+            ["tenant", "kind", "reason"],
+            registry=r,
+        )
         self.auth_failures = Counter(
-            "callstream_ingest_auth_failures", "Callbacks refused before reading, by reason",
-            ["reason"], registry=r,
-        )  # fmt: skip
+            "callstream_ingest_auth_failures",
+            "Callbacks refused before reading, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.in_flight = Gauge("callstream_ingest_in_flight", "Callbacks being handled", registry=r)
         self.spool_records = Gauge(
             "callstream_ingest_spool_records", "Events waiting in the local spool", registry=r

@@ -95,14 +95,18 @@ class PipeMetrics:
             "callstream_produced_records", "Records written", ["topic"], registry=r
         )
         self.deadletters = Counter(
-            "callstream_deadletters", "Records sent to the dead-letter topic", ["topic"],
+            "callstream_deadletters",
+            "Records sent to the dead-letter topic",
+            ["topic"],
             registry=r,
-        )  # fmt: skip
+        )
         self.aborts = Counter("callstream_aborted_batches", "Batches rolled back", registry=r)
         self.lag = Gauge(
-            "callstream_consumer_lag", "High-water mark minus position", ["topic", "partition"],
+            "callstream_consumer_lag",
+            "High-water mark minus position",
+            ["topic", "partition"],
             registry=r,
-        )  # fmt: skip
+        )
 
     def set_lag(self, lags: dict[tuple[str, str], int]) -> None:
         """The lag of the partitions assigned now; those given up since are dropped (a

@@ -135,9 +135,14 @@ async def pipe(
     await until_done(transactions.start, "starting transactions", retry_on=(TransactionFailed,))
     enricher = Enricher(topics, ZoneInfo(settings.source_tz), deduper)
     runner = TransactionalPipe(
-        consumer, transactions, service=SERVICE, deadletter_topic=topics.deadletter,
-        transform=enricher, listener=listener, hooks=deduper,
-    )  # fmt: skip
+        consumer,
+        transactions,
+        service=SERVICE,
+        deadletter_topic=topics.deadletter,
+        transform=enricher,
+        listener=listener,
+        hooks=deduper,
+    )
     consumer.subscribe([topics.callstate_raw, topics.cdr_raw])
     try:
         yield runner

@@ -83,41 +83,61 @@ class S3Archive:
             full = {**metadata, "sha256": digest.hexdigest(), "size": str(size)}
             if upload_id is None:  # small enough for one PUT
                 await asyncio.to_thread(
-                    self.client.put_object, Bucket=self.bucket, Key=key, Body=bytes(buffer),
-                    ContentType=content_type, Metadata=full,
-                )  # fmt: skip
+                    self.client.put_object,
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=bytes(buffer),
+                    ContentType=content_type,
+                    Metadata=full,
+                )
             else:
                 if buffer:
                     parts.append(await self._part(key, upload_id, len(parts) + 1, bytes(buffer)))
                 await asyncio.to_thread(
-                    self.client.complete_multipart_upload, Bucket=self.bucket, Key=key,
-                    UploadId=upload_id, MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
-                )  # fmt: skip
+                    self.client.complete_multipart_upload,
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                )
                 # Multipart metadata is fixed at the start, before the checksum is known.
                 await asyncio.to_thread(
-                    self.client.copy_object, Bucket=self.bucket, Key=key,
-                    CopySource={"Bucket": self.bucket, "Key": key}, Metadata=full,
-                    MetadataDirective="REPLACE", ContentType=content_type,
-                )  # fmt: skip
+                    self.client.copy_object,
+                    Bucket=self.bucket,
+                    Key=key,
+                    CopySource={"Bucket": self.bucket, "Key": key},
+                    Metadata=full,
+                    MetadataDirective="REPLACE",
+                    ContentType=content_type,
+                )
         except BaseException:
             if upload_id is not None:
                 await asyncio.to_thread(
-                    self.client.abort_multipart_upload, Bucket=self.bucket, Key=key,
+                    self.client.abort_multipart_upload,
+                    Bucket=self.bucket,
+                    Key=key,
                     UploadId=upload_id,
-                )  # fmt: skip
+                )
             raise
         return Archived(self.bucket, key, size, digest.hexdigest(), content_type)
 
     async def _start(self, key: str, content_type: str, metadata: Mapping[str, str]) -> str:
         created = await asyncio.to_thread(
-            self.client.create_multipart_upload, Bucket=self.bucket, Key=key,
-            ContentType=content_type, Metadata=dict(metadata),
-        )  # fmt: skip
+            self.client.create_multipart_upload,
+            Bucket=self.bucket,
+            Key=key,
+            ContentType=content_type,
+            Metadata=dict(metadata),
+        )
         return created["UploadId"]
 
     async def _part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, object]:
         done = await asyncio.to_thread(
-            self.client.upload_part, Bucket=self.bucket, Key=key, UploadId=upload_id,
-            PartNumber=number, Body=data,
-        )  # fmt: skip
+            self.client.upload_part,
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=data,
+        )
         return {"ETag": done["ETag"], "PartNumber": number}

@@ -298,9 +298,11 @@ class Recorder:
 
 
 async def consume(
-    consumer: AIOKafkaConsumer, workers: PartitionWorkers, metrics: PipeMetrics,
+    consumer: AIOKafkaConsumer,
+    workers: PartitionWorkers,
+    metrics: PipeMetrics,
     stop: asyncio.Event,
-) -> None:  # fmt: skip
+) -> None:
     """Poll continuously; partitions in parallel, each partition's records in order."""
     while not stop.is_set():
         batch = await consumer.getmany(timeout_ms=200, max_records=20)
@@ -346,9 +348,13 @@ async def recordings_service(
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(listed))
         session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
         recorder = Recorder(
-            topics, tenants=tenants, session=session, archive=archive, producer=producer,
+            topics,
+            tenants=tenants,
+            session=session,
+            archive=archive,
+            producer=producer,
             settings=settings,
-        )  # fmt: skip
+        )
         workers = PartitionWorkers(consumer, recorder.handle)
         consumer.subscribe(subscription(topics), listener=workers)
         await until_done(consumer.start, "starting the consumer", retry_on=(KafkaError,))

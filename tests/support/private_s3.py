@@ -41,9 +41,11 @@ class PrivateS3:
         for _ in range(5):
             base = random.randint(20000, 40000)
             self.settings = StackSettings(
-                root=self.settings.root, s3_port=base + 1,
-                seaweed_port_base=base, s3_bucket=self.settings.s3_bucket,
-            )  # fmt: skip
+                root=self.settings.root,
+                s3_port=base + 1,
+                seaweed_port_base=base,
+                s3_bucket=self.settings.s3_bucket,
+            )
             try:
                 stack_s3.start(self.settings)
             except StackError:

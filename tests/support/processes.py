@@ -17,8 +17,10 @@ def start_service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "callstream", name, "--metrics-port", str(free_port())],
-            env={**os.environ, **env}, stdout=out, stderr=out,
-        )  # fmt: skip
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=out,
+        )
 
 
 def run_callstream(
@@ -27,8 +29,12 @@ def run_callstream(
     """`callstream ARGS…` to completion with `env` added; output captured as text."""
     return subprocess.run(
         [sys.executable, "-m", "callstream", *args],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def stop_service(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:

@@ -98,11 +98,19 @@ class Poster:
 def verbatim_callbacks(companycode: str) -> list[Callback]:
     """The platform document's two example payloads, byte for byte (the CDR is not JSON)."""
     return [
-        Callback("callstate", companycode, "526d637c-e8fe-11ea-a849-cf6e45e88543",
-                 (EXAMPLES / "callstate.json").read_bytes()),
-        Callback("cdr", companycode, "cda5c6c4-0a17-11e8-b177-e7cbf2bd1f36",
-                 (EXAMPLES / "cdr.json").read_bytes()),
-    ]  # fmt: skip
+        Callback(
+            "callstate",
+            companycode,
+            "526d637c-e8fe-11ea-a849-cf6e45e88543",
+            (EXAMPLES / "callstate.json").read_bytes(),
+        ),
+        Callback(
+            "cdr",
+            companycode,
+            "cda5c6c4-0a17-11e8-b177-e7cbf2bd1f36",
+            (EXAMPLES / "cdr.json").read_bytes(),
+        ),
+    ]
 
 
 async def generate(

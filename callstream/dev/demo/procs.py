@@ -57,8 +57,11 @@ def start(
     with log.open("ab") as out:
         proc = subprocess.Popen(  # noqa: S603 - our own CLI
             [sys.executable, "-m", "callstream", *args],
-            env={**os.environ, **env}, stdout=out, stderr=out, start_new_session=True,
-        )  # fmt: skip
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None
     return Child(name, proc, log, url, args, env, metrics_port)
 

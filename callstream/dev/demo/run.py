@@ -56,9 +56,10 @@ def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replicas", type=int, default=1, help="enrich and recordings processes each")
     p.add_argument("--workers", type=int, default=1, help="ingest worker processes")
     p.add_argument(
-        "--services-from-env", action="store_true",
+        "--services-from-env",
+        action="store_true",
         help="use the Kafka and S3 of CALLSTREAM_KAFKA_*/CALLSTREAM_S3_*, not the local stack",
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -153,10 +154,21 @@ def _start_children(args: argparse.Namespace, services: Services, folder: Path) 
     # the document's malformed CDR (answered 400, kept in the dead-letter topic).
     if not args.no_faults:
         sim_args += [
-            "--fault-ret500", "0.05", "--fault-token-invalid", "0.05", "--fault-slow", "0.02",
-            "--slow-seconds", "1", "--fault-expired-link", "0.05", "--not-ready-seconds", "3",
-            "--fault-malformed", "0.02",
-        ]  # fmt: skip
+            "--fault-ret500",
+            "0.05",
+            "--fault-token-invalid",
+            "0.05",
+            "--fault-slow",
+            "0.02",
+            "--slow-seconds",
+            "1",
+            "--fault-expired-link",
+            "0.05",
+            "--not-ready-seconds",
+            "3",
+            "--fault-malformed",
+            "0.02",
+        ]
     sim = procs.start("sim", sim_args, env, logs)
     return Run(
         args,

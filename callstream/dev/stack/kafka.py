@@ -94,9 +94,15 @@ def resolve_jars(settings: StackSettings) -> Path:
     staging = lib.with_name(f"{digest}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     argv = [
-        mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-        f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
-    ]  # fmt: skip
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={staging}",
+        "-DincludeScope=runtime",
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
@@ -163,10 +169,18 @@ def start(settings: StackSettings) -> None:
     server, log4j = _write_config(settings)
     _format_storage(java, lib, server, server.parent / "data")
     argv = [
-        java, "-Xms256m", f"-Xmx{settings.kafka_heap}", "-XX:+UseG1GC",
-        "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{lib}/*", MAIN_CLASS, str(server),
-    ]  # fmt: skip
+        java,
+        "-Xms256m",
+        f"-Xmx{settings.kafka_heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-cp",
+        f"{lib}/*",
+        MAIN_CLASS,
+        str(server),
+    ]
     managed(settings).start(argv, env={}, cwd=server.parent)
 
 

@@ -34,13 +34,23 @@ def weed_binary() -> str:
 def _argv(settings: StackSettings, data: Path) -> list[str]:
     ports = settings.seaweed_ports
     return [
-        weed_binary(), "mini", f"-dir={data}", f"-ip={HOST}", f"-ip.bind={HOST}",
-        f"-s3.port={settings.s3_port}", f"-master.port={ports['master']}",
-        f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
-        f"-admin.port={ports['admin']}", "-admin.ui=false", "-webdav=false",
-        "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+        weed_binary(),
+        "mini",
+        f"-dir={data}",
+        f"-ip={HOST}",
+        f"-ip.bind={HOST}",
+        f"-s3.port={settings.s3_port}",
+        f"-master.port={ports['master']}",
+        f"-volume.port={ports['volume']}",
+        f"-filer.port={ports['filer']}",
+        f"-admin.port={ports['admin']}",
+        "-admin.ui=false",
+        "-webdav=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-master.telemetry=false",
         "-master.volumeSizeLimitMB=256",
-    ]  # fmt: skip
+    ]
 
 
 def start(settings: StackSettings) -> None:

@@ -48,9 +48,12 @@ async def test_create_then_verify_and_a_difference_is_reported(
     assert "as configured" in same.stdout
 
     other = _topics(
-        services, suffix, "verify",
-        CALLSTREAM_TOPIC_PARTITIONS="4", CALLSTREAM_TOPIC_RAW_RETENTION_HOURS="1",
-    )  # fmt: skip
+        services,
+        suffix,
+        "verify",
+        CALLSTREAM_TOPIC_PARTITIONS="4",
+        CALLSTREAM_TOPIC_RAW_RETENTION_HOURS="1",
+    )
     assert other.returncode == 1
     raw = Topics.with_suffix(suffix).cdr_raw
     assert f"{raw}: retention.ms='604800000', want '3600000'" in other.stdout

@@ -40,8 +40,14 @@ async def test_every_acknowledged_callback_is_in_the_raw_topics(
     for record in delivery.records:
         headers = dict(record.headers)
         assert set(headers) >= {
-            "tenant", "kind", "received-at", "source", "content-type", "event-id", "schema-version",
-        }  # fmt: skip
+            "tenant",
+            "kind",
+            "received-at",
+            "source",
+            "content-type",
+            "event-id",
+            "schema-version",
+        }
         assert headers["source"] == b"127.0.0.1"
     assert len({dict(r.headers)["event-id"] for r in delivery.records}) == len(delivery.records)
     # Placed by key as the Java client (and aiokafka, and enrich) would place them.

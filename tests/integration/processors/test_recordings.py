@@ -73,9 +73,14 @@ def tenants_for(sim: Simulator) -> dict[str, Tenant]:
 
 @contextlib.asynccontextmanager
 async def running_recorder(
-    services: Services, topics: Topics, sim: Simulator, settings: RecordingsSettings,
-    s3_client: S3Client, *, bucket: str | None = None,
-) -> AsyncIterator[RecordingsService]:  # fmt: skip
+    services: Services,
+    topics: Topics,
+    sim: Simulator,
+    settings: RecordingsSettings,
+    s3_client: S3Client,
+    *,
+    bucket: str | None = None,
+) -> AsyncIterator[RecordingsService]:
     archive = S3Archive(s3_client, bucket or services.s3.bucket, part_size=5 << 20)
     settings = dataclasses.replace(settings, group_id=f"rec-{uuid.uuid4().hex}")
     async with recordings_service(
@@ -96,9 +101,11 @@ async def publish_cdrs(services: Services, topics: Topics, cdrs: list[CdrRecord]
     try:
         for cdr in cdrs:
             await producer.send_and_wait(
-                topics.cdr, msgspec.json.encode(cdr), key=cdr.uuid.encode(),
+                topics.cdr,
+                msgspec.json.encode(cdr),
+                key=cdr.uuid.encode(),
                 headers=[("record-id", cdr.record_id.encode())],
-            )  # fmt: skip
+            )
     finally:
         await producer.stop()
 

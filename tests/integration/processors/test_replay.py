@@ -36,10 +36,12 @@ async def test_a_window_replay_republishes_exactly_the_window(
     try:
         for minute in range(90):  # one record a minute, keys spread over the partitions
             await producer.send_and_wait(
-                source, f"v{minute}".encode(), key=f"call-{minute % 7}".encode(),
+                source,
+                f"v{minute}".encode(),
+                key=f"call-{minute % 7}".encode(),
                 headers=[("tenant", b"9024"), ("n", str(minute).encode())],
                 timestamp_ms=base + minute * 60_000,
-            )  # fmt: skip
+            )
     finally:
         await producer.stop()
     start, end = base + 30 * 60_000, base + 60 * 60_000  # minutes 30..59
@@ -100,8 +102,10 @@ async def test_a_group_reset_makes_enrich_reprocess_without_duplicates(
         busy = run_callstream("replay", "reset", "--group", group, "--to=-1d", env=env)
         assert busy.returncode == 1, "refused while enrich is a live member"
         assert "live member" in busy.stderr
-    out = [msgspec.json.decode(r.value, type=CdrRecord) for r in await read_topic(
-        services.kafka, topics.cdr)]  # fmt: skip
+    out = [
+        msgspec.json.decode(r.value, type=CdrRecord)
+        for r in await read_topic(services.kafka, topics.cdr)
+    ]
     assert sorted(r.uuid for r in out) == sorted(c.uuid for c in cdrs), "each CDR once"
     states = await read_topic(services.kafka, topics.callstate)
     assert len(states) == len(items) - len(cdrs)
@@ -124,9 +128,10 @@ async def test_a_fixed_dead_letter_is_re_injected_and_a_bad_one_stays(
         # As an older receiver would have dead-lettered them: no key, the reason in headers.
         for body, reason in ((fixed.body, b"invalid-type"), (b'{"uuid": 7, broken', b"bad-json")):
             await producer.send_and_wait(
-                topics.deadletter, body,
+                topics.deadletter,
+                body,
                 headers=[*raw_headers(fixed, "ev-1"), *dlq, (Header.DLQ_REASON, reason)],
-            )  # fmt: skip
+            )
     finally:
         await producer.stop()
     env = {

@@ -173,9 +173,16 @@ async def test_plain_curl_gets_the_documented_envelope() -> None:
     assert curl is not None, "curl is needed for this test"
     async with running_simulator() as sim:
         argv = [
-            curl, "-s", "-F", "service=App.Sip_Auth.Login", "-F", f"appid={TENANT.appid}",
-            "-F", f"accesskey={TENANT.accesskey}", sim.settings.base_url,
-        ]  # fmt: skip
+            curl,
+            "-s",
+            "-F",
+            "service=App.Sip_Auth.Login",
+            "-F",
+            f"appid={TENANT.appid}",
+            "-F",
+            f"accesskey={TENANT.accesskey}",
+            sim.settings.base_url,
+        ]
         done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, check=True)
     answer = msgspec.json.decode(done.stdout)
     assert answer["ret"] == 200

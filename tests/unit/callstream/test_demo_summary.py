@@ -16,9 +16,17 @@ from yunhu.sim.sentlog import SentEntry
 def _run(tmp_path: Path) -> Run:
     none: Any = None
     return Run(
-        argparse.Namespace(duration=60), KafkaSettings("x:1"), Topics(), tmp_path, [], none,
-        "http://x", time.monotonic(), none, none,
-    )  # fmt: skip
+        argparse.Namespace(duration=60),
+        KafkaSettings("x:1"),
+        Topics(),
+        tmp_path,
+        [],
+        none,
+        "http://x",
+        time.monotonic(),
+        none,
+        none,
+    )
 
 
 def _result(tmp_path: Path, verdict: Verdict, **codes: int) -> str:

@@ -41,8 +41,12 @@ def test_print_config_shows_the_effective_settings_with_secrets_masked(
     }
     done = subprocess.run(
         [sys.executable, "-m", "callstream", service, "--print-config"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "kafka-secret" not in done.stdout
     assert "s3-secret" not in done.stdout
@@ -71,7 +75,11 @@ def test_a_malformed_setting_is_exit_2_naming_the_variable() -> None:
     }
     done = subprocess.run(
         [sys.executable, "-m", "callstream", "enrich", "--print-config"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2
     assert "CALLSTREAM_ENRICH_DEDUPE_HOURS='day'" in done.stderr

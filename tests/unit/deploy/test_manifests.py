@@ -126,8 +126,11 @@ def test_every_container_runs_the_one_image_with_a_real_command() -> None:
     compose = [s for s in COMPOSE["services"].values() if s.get("image") == IMAGE]
     assert len(compose) == 6
     for service in compose:
-        for argv in callstream_commands({"command": service["entrypoint"]} if service.get(
-            "entrypoint") else {"args": service["command"]}):  # fmt: skip
+        for argv in callstream_commands(
+            {"command": service["entrypoint"]}
+            if service.get("entrypoint")
+            else {"args": service["command"]}
+        ):
             parser.parse_args(argv)
             seen += 1
     assert seen >= 12

@@ -58,9 +58,13 @@ def test_admit_lets_the_right_key_through_and_refuses_the_rest(ingest: Ingest) -
 
 def test_a_good_callback_goes_to_its_raw_topic_keyed_by_call(ingest: Ingest) -> None:
     event = acc.prepare(
-        ingest, "9024", "callstate", source="10.0.0.9", content_type=b"application/json",
+        ingest,
+        "9024",
+        "callstate",
+        source="10.0.0.9",
+        content_type=b"application/json",
         body=CALLSTATE,
-    )  # fmt: skip
+    )
     headers = dict(event.headers)
     assert event.topic == TOPICS.callstate_raw
     assert event.key == json.loads(CALLSTATE)["uuid"].encode()
@@ -116,8 +120,10 @@ def test_a_refusal_closes_the_connection_and_names_the_setting() -> None:
     assert answer.close
     assert answer.status == 413
     assert body(answer) == {
-        "error": "body too large", "setting": "CALLSTREAM_INGEST_BODY_LIMIT", "limit": "1024"
-    }  # fmt: skip
+        "error": "body too large",
+        "setting": "CALLSTREAM_INGEST_BODY_LIMIT",
+        "limit": "1024",
+    }
 
 
 class FailingWriter:

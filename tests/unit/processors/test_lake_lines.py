@@ -36,8 +36,11 @@ def _round_trip(record: Rec) -> LakeLine:
     assert line.value_bytes() == (record.value or b"")
     assert line.header_pairs() == record.headers
     assert (line.topic, line.partition, line.offset, line.timestamp) == (
-        record.topic, record.partition, record.offset, record.timestamp,
-    )  # fmt: skip
+        record.topic,
+        record.partition,
+        record.offset,
+        record.timestamp,
+    )
     return line
 
 

@@ -72,8 +72,12 @@ async def test_a_lake_replay_skips_other_hours_the_window_and_overlapping_copies
     assert len(keys_in_window(store, "callstream.cdr.raw", "9024", window)) == 2  # not hour 14
     progress = Progress("t", out=io.StringIO())
     sent = await replay_lake(
-        store, "callstream.cdr.raw", window, tenant=None, publisher=Republisher(None),
+        store,
+        "callstream.cdr.raw",
+        window,
+        tenant=None,
+        publisher=Republisher(None),
         progress=progress,
-    )  # fmt: skip
+    )
     assert sent == 4  # offsets 1..4, each once
     assert progress.counts["duplicates"] == 1

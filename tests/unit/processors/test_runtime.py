@@ -84,9 +84,14 @@ def pipe(
         return [Output("out", record.key, record.value or b"")]
 
     runner = TransactionalPipe(
-        consumer, transactions, service="test", deadletter_topic="dlq", transform=transform,
-        listener=RevokeAfterBatch(asyncio.Lock()), hooks=hooks,
-    )  # fmt: skip
+        consumer,
+        transactions,
+        service="test",
+        deadletter_topic="dlq",
+        transform=transform,
+        listener=RevokeAfterBatch(asyncio.Lock()),
+        hooks=hooks,
+    )
     return runner, consumer
 
 

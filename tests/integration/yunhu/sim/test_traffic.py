@@ -116,12 +116,29 @@ async def test_the_command_line_sends_traffic_and_prints_what_it_sent(tmp_path: 
     log = tmp_path / "sent.ndjson"
     async with minimal_receiver() as receiver:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "callstream", "sim", "--tenants", str(tenants),
-            "--port", str(free_port()), "--target", receiver.url, "--calls", "12",
-            "--rate", "50", "--seed", "9", "--sent-log", str(log), "--exit-when-done",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "callstream",
+            "sim",
+            "--tenants",
+            str(tenants),
+            "--port",
+            str(free_port()),
+            "--target",
+            receiver.url,
+            "--calls",
+            "12",
+            "--rate",
+            "50",
+            "--seed",
+            "9",
+            "--sent-log",
+            str(log),
+            "--exit-when-done",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
+        )
         out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     text = out.decode()
