@@ -12,10 +12,11 @@ from collections import Counter as Tally
 from collections.abc import Iterator
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from common.metrics import ServiceMetrics
 from ingest.durable import DurableWriter
 
 UNKNOWN = "unknown"
@@ -43,42 +44,36 @@ class LatencyHistogram:
         return out
 
 
-class IngestMetrics:
+class IngestMetrics(ServiceMetrics):
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
+        super().__init__()
         self.requests: Tally[tuple[str, str, int]] = Tally()
         self.publish = {"kafka": LatencyHistogram(), "spool": LatencyHistogram()}
-        r.register(_PerRequest(self))
-        self.deadletters = Counter(
+        self.registry.register(_PerRequest(self))
+        self.deadletters = self.counter(
             "callstream_ingest_deadletters",
             "Bodies that did not decode, kept in the dead-letter topic",
             ["tenant", "kind", "reason"],
-            registry=r,
         )
-        self.auth_failures = Counter(
+        self.auth_failures = self.counter(
             "callstream_ingest_auth_failures",
             "Callbacks refused before reading, by reason",
             ["reason"],
-            registry=r,
         )
-        self.in_flight = Gauge("callstream_ingest_in_flight", "Callbacks being handled", registry=r)
-        self.spool_records = Gauge(
-            "callstream_ingest_spool_records", "Events waiting in the local spool", registry=r
+        self.in_flight = self.gauge("callstream_ingest_in_flight", "Callbacks being handled")
+        self.spool_records = self.gauge(
+            "callstream_ingest_spool_records", "Events waiting in the local spool"
         )
-        self.spool_bytes = Gauge("callstream_ingest_spool_bytes", "Size of the spool", registry=r)
-        self.spool_age = Gauge(
-            "callstream_ingest_spool_oldest_age_seconds",
-            "Age of the oldest spooled event",
-            registry=r,
+        self.spool_bytes = self.gauge("callstream_ingest_spool_bytes", "Size of the spool")
+        self.spool_age = self.gauge(
+            "callstream_ingest_spool_oldest_age_seconds", "Age of the oldest spooled event"
         )
-        self.spooling = Gauge(
-            "callstream_ingest_spooling", "1 while new events go to the spool", registry=r
+        self.spooling = self.gauge(
+            "callstream_ingest_spooling", "1 while new events go to the spool"
         )
-        self.abandoned = Gauge(
+        self.abandoned = self.gauge(
             "callstream_ingest_abandoned_sends",
             "Events spooled after a Kafka send that may still land: possible duplicates",
-            registry=r,
         )
 
     def count_request(self, tenant: str, kind: str, status: int) -> None:

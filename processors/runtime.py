@@ -21,13 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import IllegalStateError
-from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from common.metrics import ServiceMetrics
 from common.retry import Backoff
 from common.topics import dead_letter_headers
 from processors.consumer import Record, TopicPartition
@@ -80,32 +80,17 @@ class Transactions(Protocol):
     async def renew(self) -> None: ...
 
 
-@dataclass
-class PipeMetrics:
-    registry: CollectorRegistry = field(
-        default_factory=lambda: CollectorRegistry(auto_describe=True)
-    )
-
-    def __post_init__(self) -> None:
-        r = self.registry
-        self.consumed = Counter(
-            "callstream_consumed_records", "Records read", ["topic"], registry=r
+class PipeMetrics(ServiceMetrics):
+    def __init__(self) -> None:
+        super().__init__()
+        self.consumed = self.counter("callstream_consumed_records", "Records read", ["topic"])
+        self.produced = self.counter("callstream_produced_records", "Records written", ["topic"])
+        self.deadletters = self.counter(
+            "callstream_deadletters", "Records sent to the dead-letter topic", ["topic"]
         )
-        self.produced = Counter(
-            "callstream_produced_records", "Records written", ["topic"], registry=r
-        )
-        self.deadletters = Counter(
-            "callstream_deadletters",
-            "Records sent to the dead-letter topic",
-            ["topic"],
-            registry=r,
-        )
-        self.aborts = Counter("callstream_aborted_batches", "Batches rolled back", registry=r)
-        self.lag = Gauge(
-            "callstream_consumer_lag",
-            "High-water mark minus position",
-            ["topic", "partition"],
-            registry=r,
+        self.aborts = self.counter("callstream_aborted_batches", "Batches rolled back")
+        self.lag = self.gauge(
+            "callstream_consumer_lag", "High-water mark minus position", ["topic", "partition"]
         )
 
     def set_lag(self, lags: dict[tuple[str, str], int]) -> None:

@@ -12,16 +12,16 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 from botocore.exceptions import BotoCoreError, ClientError
-from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from common.config import KafkaSettings
 from common.kafka import manual_consumer
+from common.metrics import ServiceMetrics
 from common.retry import until_done
 from common.settings import load
 from common.topics import Topics
@@ -53,31 +53,23 @@ class LakeSettings:
         return load(cls, env, "CALLSTREAM_LAKE_", LAKE_NAMES)
 
 
-@dataclass
-class LakeMetrics:
-    registry: CollectorRegistry = field(
-        default_factory=lambda: CollectorRegistry(auto_describe=True)
-    )
-
-    def __post_init__(self) -> None:
-        r = self.registry
-        self.records = Counter("callstream_lake_records", "Records archived", registry=r)
-        self.objects = Counter("callstream_lake_objects", "Objects written", registry=r)
-        self.bytes = Counter("callstream_lake_bytes", "Compressed bytes written", registry=r)
-        self.lag = Gauge(
+class LakeMetrics(ServiceMetrics):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records = self.counter("callstream_lake_records", "Records archived")
+        self.objects = self.counter("callstream_lake_objects", "Objects written")
+        self.bytes = self.counter("callstream_lake_bytes", "Compressed bytes written")
+        self.lag = self.gauge(
             "callstream_lake_lag_records",
             "Records in the raw topics past the lake group's committed offsets",
-            registry=r,
         )
-        self.since_flush = Gauge(
+        self.since_flush = self.gauge(
             "callstream_lake_seconds_since_flush",
             "Seconds since the last flush that wrote and committed",
-            registry=r,
         )
-        self.oldest_unflushed = Gauge(
+        self.oldest_unflushed = self.gauge(
             "callstream_lake_oldest_unflushed_age_seconds",
             "Age of the oldest record read but not yet written (0: none)",
-            registry=r,
         )
 
 

@@ -8,7 +8,6 @@ import hashlib
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -185,21 +184,12 @@ def start(settings: StackSettings) -> None:
 
 
 def wait_ready(settings: StackSettings, timeout: float) -> None:
-    """Block until the broker answers a metadata request, or fail naming the log."""
+    """Block until the broker answers a metadata request, or fail naming the logs."""
     proc = managed(settings)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.exited():
-            raise StackError(
-                f"Kafka exited during start-up; see {settings.root / 'kafka' / 'server.log'}"
-                f" and {proc.log_file}:\n{proc.log_tail()}"
-            )
-        if asyncio.run(answers_metadata(settings.kafka_bootstrap)):
-            return
-        time.sleep(0.3)
-    raise StackError(
-        f"Kafka did not answer at {settings.kafka_bootstrap} within {timeout:.0f}s;"
-        f" see {settings.root / 'kafka' / 'server.log'}"
+    logs = f"{settings.root / 'kafka' / 'server.log'} and {proc.log_file}"
+    what = f"Kafka at {settings.kafka_bootstrap}"
+    proc.wait_answering(
+        lambda: asyncio.run(answers_metadata(settings.kafka_bootstrap)), timeout, what, logs
     )
 
 

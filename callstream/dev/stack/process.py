@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +85,20 @@ class Managed:
                 time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+    def wait_answering(
+        self, answers: Callable[[], bool], timeout: float, what: str, logs: str
+    ) -> None:
+        """Block until `answers()`, or fail (naming `logs`) when the process exits or
+        `timeout` passes first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.exited():
+                raise StackError(f"{what} exited during start-up; see {logs}:\n{self.log_tail()}")
+            if answers():
+                return
+            time.sleep(0.3)
+        raise StackError(f"{what} did not answer within {timeout:.0f}s; see {logs}")
 
     def log_tail(self, lines: int = 25) -> str:
         try:

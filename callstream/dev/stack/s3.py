@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -91,15 +90,5 @@ def answers_bucket_call(settings: StackSettings) -> bool:
 
 def wait_ready(settings: StackSettings, timeout: float) -> None:
     proc = managed(settings)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.exited():
-            raise StackError(
-                f"SeaweedFS exited during start-up; see {proc.log_file}:\n{proc.log_tail()}"
-            )
-        if answers_bucket_call(settings):
-            return
-        time.sleep(0.3)
-    raise StackError(
-        f"S3 did not answer at {settings.s3_endpoint} within {timeout:.0f}s; see {proc.log_file}"
-    )
+    what = f"S3 (SeaweedFS) at {settings.s3_endpoint}"
+    proc.wait_answering(lambda: answers_bucket_call(settings), timeout, what, str(proc.log_file))
