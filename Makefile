@@ -32,10 +32,14 @@ lock:  ## re-resolve requirements.lock and requirements-dev.lock from pyproject.
 setup: $(STAMP)  ## create .venv and install callstream with its dev tools (idempotent)
 
 # Tools the tests run that come from Debian: promtool (the alert rules' tests).
-tools:  ## install the Debian tools the tests need (promtool), if missing
-	@command -v promtool >/dev/null || { \
-	  echo "installing promtool (Debian package prometheus)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+tools:  ## install the Debian tools the tests need (promtool, headless Chromium), if missing
+	@missing=""; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 run: setup  ## the whole pipeline on the local stack with the simulator, live (ARGS="--duration 60")
 	$(BIN)/callstream run $(ARGS)

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from callstream import (
+    board_cli,
     bucket_cli,
     enrich_cli,
     ingest_cli,
@@ -28,6 +29,7 @@ COMMANDS: tuple[Command, ...] = (
     enrich_cli.COMMAND,
     recordings_cli.COMMAND,
     lake_cli.COMMAND,
+    board_cli.COMMAND,
     topics_cli.COMMAND,
     replay_cli.COMMAND,
     bucket_cli.COMMAND,

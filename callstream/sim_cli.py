@@ -66,6 +66,12 @@ def options(p: argparse.ArgumentParser) -> None:
         help="per call, the probability of also posting the document's malformed CDR",
     )
     traffic.add_argument(
+        "--fault-withhold-cdr",
+        type=float,
+        default=0.0,
+        help="per call, the probability that its CDR is never posted (a board anomaly)",
+    )
+    traffic.add_argument(
         "--exit-when-done", action="store_true", help="stop serving once the traffic is sent"
     )
 
@@ -114,6 +120,7 @@ def main(args: argparse.Namespace) -> int:
             sent_log=args.sent_log,
             verbatim=args.verbatim,
             malformed=args.fault_malformed,
+            withhold_cdr=args.fault_withhold_cdr,
         )
     return asyncio.run(run(settings, tenants, traffic, exit_when_done=args.exit_when_done))
 

@@ -76,6 +76,33 @@ _CHANNELS: Final = {
         "callstream.recordings",
         {},
     ),
+    "extensions": (
+        "extensions",
+        "tenant/extnumber",
+        "Each extension's current state (ringing, talking, idle, or the platform's status), "
+        "since when, and its call; compacted: the latest per extension is kept. Written by "
+        "`callstream board` in transactions.",
+        "callstream.extensions",
+        {Header.TENANT: "the platform company code"},
+    ),
+    "metricsMinute": (
+        "metrics_minute",
+        "tenant/minute (UTC ISO-8601)",
+        "A tenant's calls that ended in one minute: offered, answered, missed, answer rate, "
+        "ring and talk time (mean, p90), top hangup causes, per direction. Published when "
+        "the minute closes; a late CDR republishes it (`late_calls`). Compacted.",
+        "callstream.metrics.minute",
+        {Header.TENANT: "the platform company code"},
+    ),
+    "anomalies": (
+        "anomalies",
+        "tenant/call uuid",
+        "Calls whose records do not add up: `missing_cdr` (call-state events, no CDR within "
+        "the reconciliation time) and `missing_callstate` (a CDR, no call-state event, from "
+        "a tenant that sends them).",
+        "callstream.anomalies",
+        {Header.TENANT: "the platform company code"},
+    ),
     "deadletter": (
         "deadletter",
         "call uuid when known, else none",

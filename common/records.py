@@ -109,3 +109,68 @@ class RecordingRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     source_file: str
     archived_at: str  # UTC ISO-8601
     attempts: int
+
+
+class ExtensionRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """An extension's current state, on the compacted `callstream.extensions` (key
+    `tenant/extnumber`): the latest call-state event by event time decides it."""
+
+    tenant: str
+    extnumber: str
+    schema_version: int = SCHEMA_VERSION
+    state: str  # "ringing" | "talking" | "idle" | the platform's status as sent
+    status: str  # the platform's status
+    since: str  # UTC ISO-8601: the event that set this state
+    since_ms: int
+    call_uuid: str
+    peer: str  # the other party's number
+    direction: str
+
+
+class Stat(msgspec.Struct, frozen=True, gc=False):
+    mean: float
+    p90: float
+
+
+class CauseCount(msgspec.Struct, frozen=True, gc=False):
+    name: str
+    count: int
+
+
+class CallCounts(msgspec.Struct, frozen=True, gc=False):
+    offered: int
+    answered: int
+    missed: int
+
+
+class MinuteMetricsRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """A tenant's calls that ended in one minute (by the CDR's end time), on
+    `callstream.metrics.minute` (key `tenant/minute`). Published when the minute closes
+    (its end plus the allowed lateness has passed); a late CDR republishes it, counted in
+    `late_calls`: the last record for a key holds every call."""
+
+    tenant: str
+    minute: str  # UTC ISO-8601 of the minute's start
+    minute_ms: int
+    schema_version: int = SCHEMA_VERSION
+    offered: int
+    answered: int
+    missed: int
+    answer_rate: float  # answered / offered; 0 without calls
+    ring_seconds: Stat
+    talk_seconds: Stat  # answered calls only
+    hangup_causes: list[CauseCount]  # the most frequent first, at most five
+    by_direction: dict[str, CallCounts]
+    late_calls: int = 0
+
+
+class AnomalyRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """A call whose records do not add up, on `callstream.anomalies` (key `tenant/uuid`)."""
+
+    kind: str  # "missing_cdr" | "missing_callstate"
+    tenant: str
+    uuid: str
+    schema_version: int = SCHEMA_VERSION
+    last_event: str  # UTC ISO-8601 of the call's last record
+    detected_at: str  # UTC ISO-8601 event time (the board's watermark) when it was decided
+    detail: str

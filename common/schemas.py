@@ -12,7 +12,14 @@ from typing import Any, Final
 
 import msgspec
 
-from common.records import CallStateRecord, CdrRecord, RecordingRecord
+from common.records import (
+    AnomalyRecord,
+    CallStateRecord,
+    CdrRecord,
+    ExtensionRecord,
+    MinuteMetricsRecord,
+    RecordingRecord,
+)
 from yunhu.callbacks import CallState, Cdr
 
 DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
@@ -65,6 +72,18 @@ def topic_schemas() -> dict[str, dict[str, Any]]:
         "callstream.recordings": _schema(
             "archived recording", RecordingRecord,
             "A call's recording, safely stored in S3.",
+        ),
+        "callstream.extensions": _schema(
+            "extension state", ExtensionRecord,
+            "An extension's current state, set by its latest call-state event.",
+        ),
+        "callstream.metrics.minute": _schema(
+            "minute metrics", MinuteMetricsRecord,
+            "A tenant's calls that ended in one minute, summed up.",
+        ),
+        "callstream.anomalies": _schema(
+            "call anomaly", AnomalyRecord,
+            "A call with call-state events but no CDR, or a CDR without call-state events.",
         ),
     }  # fmt: skip
 

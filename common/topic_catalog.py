@@ -41,21 +41,30 @@ def topic_specs(topics: Topics, settings: TopicSettings) -> list[TopicSpec]:
         topics.cdr: settings.record_retention_hours,
         topics.recordings: settings.recordings_retention_hours,
         topics.recordings_retry: settings.raw_retention_hours,
+        topics.anomalies: settings.record_retention_hours,
     }
-    min_insync = str(min(2, settings.replication))
-    return [
+    # Keyed upserts (an extension's state, a minute's metrics): the latest per key is kept.
+    compacted = [topics.extensions, topics.metrics_minute]
+    min_insync = ("min.insync.replicas", str(min(2, settings.replication)))
+    deleted = [
         TopicSpec(
             name,
             settings.partitions,
             settings.replication,
-            (
-                ("cleanup.policy", "delete"),
-                ("retention.ms", str(hours * HOUR_MS)),
-                ("min.insync.replicas", min_insync),
-            ),
+            (("cleanup.policy", "delete"), ("retention.ms", str(hours * HOUR_MS)), min_insync),
         )
         for name, hours in retention.items()
     ]
+    kept = [
+        TopicSpec(
+            name,
+            settings.partitions,
+            settings.replication,
+            (("cleanup.policy", "compact"), min_insync),
+        )
+        for name in compacted
+    ]
+    return deleted + kept
 
 
 async def verify_topics(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> list[str]:

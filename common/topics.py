@@ -18,6 +18,9 @@ class Topics(msgspec.Struct, frozen=True, kw_only=True):
     cdr: str = "callstream.cdr"
     recordings: str = "callstream.recordings"
     recordings_retry: str = "callstream.recordings.retry"
+    extensions: str = "callstream.extensions"
+    metrics_minute: str = "callstream.metrics.minute"
+    anomalies: str = "callstream.anomalies"
 
     @classmethod
     def with_suffix(cls, suffix: str) -> Topics:

@@ -31,6 +31,8 @@ class TrafficSettings:
     sent_log: Path | None = None
     verbatim: bool = False
     malformed: float = 0.0  # per call: also post the document's malformed CDR example
+    withhold_cdr: float = 0.0  # per call: its CDR is never posted (a board anomaly)
+    speed: float = 1.0  # the calls' clock runs this many times faster than the wall clock
     concurrency: int = 64
     timeout: float = 30.0
 
@@ -39,6 +41,7 @@ class TrafficSettings:
 class TrafficReport:
     statuses: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, status)
     calls: int = 0
+    withheld: list[tuple[str, str]] = field(default_factory=list)  # (tenant, uuid): no CDR
 
     @property
     def accepted(self) -> int:
@@ -130,7 +133,7 @@ async def generate(
     codes = sorted(poster.tenants)
     next_id = dict.fromkeys(codes, 1)
     limit = asyncio.Semaphore(settings.concurrency)
-    started = time.monotonic()
+    started, wall = time.monotonic(), time.time()
     tasks: set[asyncio.Task[None]] = set()
 
     async def run_call(items: list[Callback]) -> None:
@@ -144,7 +147,8 @@ async def generate(
             break
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         code = codes[index % len(codes)] if rng.random() < 0.5 else rng.choice(codes)
-        plan = plan_call(rng, code, next_id[code], int(time.time()))
+        now = wall + (time.monotonic() - started) * settings.speed
+        plan = plan_call(rng, code, next_id[code], int(now))
         next_id[code] += 1
         poster.report.calls += 1
         if on_call is not None:
@@ -152,6 +156,9 @@ async def generate(
         items = callbacks(plan, tz)
         if settings.malformed and rng.random() < settings.malformed:
             items.append(verbatim_callbacks(code)[1])  # the receiver should answer 400
+        if settings.withhold_cdr and rng.random() < settings.withhold_cdr:
+            items = [item for item in items if item.kind != "cdr"]
+            poster.report.withheld.append((plan.companycode, plan.uuid))
         task = asyncio.create_task(run_call(items))
         tasks.add(task)
         task.add_done_callback(tasks.discard)

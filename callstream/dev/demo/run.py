@@ -88,6 +88,7 @@ class Run:
     services: Services
     lake: Lake  # where the lake writes: checked when settling and at the end
     chaos: chaos.Chaos | None = None
+    board_url: str = ""
 
     @property
     def sent_log(self) -> Path:
@@ -140,6 +141,9 @@ def _start_children(args: argparse.Namespace, services: Services, folder: Path) 
             children.append(
                 procs.start(name, [service, "--metrics-port", str(port)], own, logs, port)
             )
+    board_port, board_metrics = procs.free_port(8090), procs.free_port()
+    board_args = ["board", "--http-port", str(board_port), "--metrics-port", str(board_metrics)]
+    children.append(procs.start("board", board_args, env, logs, board_metrics))
     ingest_url = f"http://127.0.0.1:{ingest_port}"
     sim_args = ["sim", "--port", str(sim_port), "--target", ingest_url, "--rate", str(args.rate)]
     sim_args += [
@@ -181,6 +185,7 @@ def _start_children(args: argparse.Namespace, services: Services, folder: Path) 
         time.monotonic(),
         services,
         services.lake(),
+        board_url=f"http://127.0.0.1:{board_port}/",
     )
 
 
@@ -231,6 +236,7 @@ def _screen(run: Run, figures: Figures, latest: LatestCalls, phase: str) -> str:
     lag = figures.lag
     lines = [
         f"callstream run — {elapsed:5.0f}s{of} · {phase} · logs in {run.folder / 'logs'}",
+        f"  the live board: {run.board_url}",
         "",
         f"  callbacks received (2xx)   {figures.received:>8}    refused {figures.refused}",
         f"  waiting in ingest spool    {figures.spooled:>8}",
@@ -386,6 +392,7 @@ def _summary(run: Run, ended: str, codes: dict[str, int], verdict: Verdict) -> l
 async def _run(args: argparse.Namespace, services: Services, folder: Path) -> int:
     starts = await _create_topics(services.kafka, Topics.from_env(os.environ))
     run = _start_children(args, services, folder)
+    print(f"callstream run: the live board is at {run.board_url}", flush=True)
     interrupts = Interrupts()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -40,5 +40,7 @@ async def test_a_short_run_settles_with_nothing_lost(
     assert figures["accepted but not enriched"] == "0"
     assert int(figures["recordings archived"]) == int(figures["answered calls"]) > 0
     assert "result: OK, nothing lost" in done.stdout
+    assert re.search(r"the live board is at http://127\.0\.0\.1:\d+/", done.stdout)
+    assert re.search(r"exit codes: .*board 0", done.stdout), "the board ran and stopped cleanly"
     [summary] = tmp_path.glob("*/summary.txt")
     assert "OK, nothing lost" in summary.read_text()

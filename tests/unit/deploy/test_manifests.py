@@ -91,9 +91,12 @@ def test_a_workload_per_service_each_with_probes_resources_and_a_grace_period() 
     workloads = {
         d["metadata"]["name"]: d for d in k8s_docs() if d["kind"] in {"Deployment", "StatefulSet"}
     }
-    assert set(workloads) == {f"callstream-{s}" for s in ("ingest", "enrich", "recordings", "lake")}
-    # enrich's pod names are its transactional ids: stable across restarts.
+    services = ("ingest", "enrich", "recordings", "lake", "board")
+    assert set(workloads) == {f"callstream-{s}" for s in services}
+    # enrich's and the board's pod names are their transactional ids: stable across restarts.
     assert workloads["callstream-enrich"]["kind"] == "StatefulSet"
+    assert workloads["callstream-board"]["kind"] == "StatefulSet"
+    assert workloads["callstream-board"]["spec"]["replicas"] == 1, "one board sees every call"
 
     for deployment in workloads.values():
         pod = deployment["spec"]["template"]["spec"]
@@ -106,7 +109,11 @@ def test_a_workload_per_service_each_with_probes_resources_and_a_grace_period() 
         assert container["resources"]["limits"]
         mounts = {m["name"]: m for m in container["volumeMounts"]}
         volumes = {v["name"]: v for v in pod["volumes"]}
-        assert volumes[mounts["tenants"]["name"]]["secret"]["secretName"] == "callstream-tenants"
+        if container["name"] in {"ingest", "recordings"}:  # they read the tenants file
+            assert "tenants" in mounts
+        if "tenants" in mounts:
+            secret = volumes[mounts["tenants"]["name"]]["secret"]["secretName"]
+            assert secret == "callstream-tenants"
 
 
 def test_the_autoscaler_scales_the_ingest_deployment() -> None:
@@ -124,7 +131,7 @@ def test_every_container_runs_the_one_image_with_a_real_command() -> None:
             parser.parse_args(argv)  # exits (fails the test) on an unknown command or option
             seen += 1
     compose = [s for s in COMPOSE["services"].values() if s.get("image") == IMAGE]
-    assert len(compose) == 6
+    assert len(compose) == 7  # setup, ingest, enrich, recordings, lake, board, sim
     for service in compose:
         for argv in callstream_commands(
             {"command": service["entrypoint"]}

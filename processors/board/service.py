@@ -1,0 +1,205 @@
+"""The board service: `callstream.callstate` and `callstream.cdr` in, extension states,
+minute metrics and anomalies out, exactly once (the enrich pipe's transactions).
+
+Its state is rebuilt at start: the extensions from their compacted topic, the rest by
+applying the input records of the last `horizon` up to the group's committed offsets
+(with their outputs dropped: they were published before). It runs as one replica: a
+tenant's minutes need all of its calls, whichever partition they are on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from common.config import KafkaSettings
+from common.kafka import kafka_admin, partitions_of
+from common.records import CallStateRecord, CdrRecord, ExtensionRecord
+from common.retry import until_done
+from common.settings import load
+from common.topics import Header, Topics
+from processors.board.state import MINUTE_MS, Board, BoardSettings, Output
+from processors.consumer import RdConsumer, Record, consumer_config
+from processors.runtime import Rejected, RevokeAfterBatch, TransactionalPipe
+from processors.transactions import Output as Produced
+from processors.transactions import RdTransactions, TransactionFailed, producer_config
+
+log = logging.getLogger(__name__)
+
+SERVICE: Final = "board"
+_CALLSTATE: Final = msgspec.json.Decoder(CallStateRecord)
+_CDR: Final = msgspec.json.Decoder(CdrRecord)
+_EXTENSION: Final = msgspec.json.Decoder(ExtensionRecord)
+
+
+@dataclass(frozen=True, slots=True)
+class BoardServiceSettings:
+    group_id: str = "callstream-board"
+    instance: str = "0"
+    lateness_seconds: float = 120.0
+    reconcile_seconds: float = 900.0
+    keep_minutes: int = 60
+    metrics_port: int = 9104
+    http_port: int = 8090
+    http_host: str = "0.0.0.0"  # noqa: S104 - the page is for the call centre's screens
+    session_timeout_ms: int = 45_000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BoardServiceSettings:
+        """`CALLSTREAM_BOARD_{FIELD}` (`common.settings`)."""
+        return load(cls, env, "CALLSTREAM_BOARD_", {"instance": "CALLSTREAM_INSTANCE"})
+
+    def board(self) -> BoardSettings:
+        return BoardSettings(
+            lateness_ms=int(self.lateness_seconds * 1000),
+            reconcile_ms=int(self.reconcile_seconds * 1000),
+            keep_minutes=self.keep_minutes,
+        )
+
+    @property
+    def horizon_ms(self) -> int:
+        """How far back a start re-reads: whatever may still change the state."""
+        keep = self.keep_minutes * MINUTE_MS
+        return int((self.lateness_seconds + self.reconcile_seconds) * 1000) + keep
+
+
+class BoardTransform:
+    """The pipe's transform: one input record in, what it changes out."""
+
+    def __init__(self, topics: Topics, board: Board) -> None:
+        self.topics = topics
+        self.board = board
+        self.where = {
+            "extensions": topics.extensions,
+            "metrics": topics.metrics_minute,
+            "anomalies": topics.anomalies,
+        }
+
+    def apply(self, topic: str, value: bytes) -> list[Output]:
+        try:
+            if topic == self.topics.cdr:
+                return self.board.apply_cdr(_CDR.decode(value))
+            return self.board.apply_callstate(_CALLSTATE.decode(value))
+        except msgspec.DecodeError as err:
+            raise Rejected(f"not a {topic} record: {err}") from None
+
+    def __call__(self, record: Record) -> list[Produced]:
+        tenant = dict(record.headers).get(Header.TENANT, b"")
+        return [
+            Produced(self.where[which], key.encode(), value, [(Header.TENANT, tenant)])
+            for which, key, value in self.apply(record.topic, record.value or b"")
+        ]
+
+
+async def rebuild(
+    kafka: KafkaSettings, topics: Topics, transform: BoardTransform, group: str, horizon_ms: int
+) -> int:
+    """The state as the last commit left it; returns how many records were applied."""
+    board = transform.board
+    async with _reader(kafka) as consumer:
+        ext_tps = await partitions_of(kafka, [topics.extensions])
+        ends = await consumer.end_offsets(ext_tps)
+        for record in await _read(consumer, dict.fromkeys(ext_tps, 0), ends):
+            if record.value is not None:  # a tombstone would be a deleted extension
+                state = _EXTENSION.decode(record.value)
+                board.extensions[state.tenant, state.extnumber] = state
+        async with kafka_admin(kafka) as admin:
+            committed = await admin.list_consumer_group_offsets(group)
+        inputs = [tp for tp in committed if tp.topic in {topics.callstate, topics.cdr}]
+        if not inputs:
+            return 0
+        since = int(time.time() * 1000) - horizon_ms
+        found = await consumer.offsets_for_times(dict.fromkeys(inputs, since))
+        stops = {tp: committed[tp].offset for tp in inputs}
+        starts = {tp: found[tp].offset if found.get(tp) else stops[tp] for tp in inputs}
+        records = await _read(consumer, starts, stops)
+    records.sort(
+        key=lambda r: r.timestamp
+    )  # as they came, near enough: results do not depend on it
+    for record in records:
+        transform.apply(record.topic, record.value or b"")
+    return len(records)
+
+
+@contextlib.asynccontextmanager
+async def _reader(kafka: KafkaSettings) -> AsyncIterator[AIOKafkaConsumer]:
+    consumer = AIOKafkaConsumer(
+        **kafka.client_kwargs(),
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def _read(
+    consumer: AIOKafkaConsumer, starts: dict[TopicPartition, int], stops: dict[TopicPartition, int]
+) -> list[Any]:
+    """The records of each partition from its start to before its stop."""
+    todo = {tp for tp in starts if starts[tp] < stops[tp]}
+    if not todo:
+        return []
+    consumer.assign(list(todo))
+    for tp in todo:
+        consumer.seek(tp, starts[tp])
+    out = []
+    while todo:
+        batches = await consumer.getmany(*todo, timeout_ms=500, max_records=5000)
+        for tp, records in batches.items():
+            out += [r for r in records if r.offset < stops[tp]]
+        for tp in list(todo):
+            if await consumer.position(tp) >= stops[tp]:
+                todo.discard(tp)
+    return out
+
+
+@contextlib.asynccontextmanager
+async def board_pipe(
+    kafka: KafkaSettings, topics: Topics, settings: BoardServiceSettings
+) -> AsyncIterator[tuple[TransactionalPipe, Board]]:
+    """The board, its state rebuilt, and its pipe, started; closed on leaving."""
+    board = Board(settings.board())
+    transform = BoardTransform(topics, board)
+    applied = await until_done(
+        lambda: rebuild(kafka, topics, transform, settings.group_id, settings.horizon_ms),
+        "rebuilding the board",
+        retry_on=(KafkaError,),
+    )
+    log.info("board rebuilt", extra={"records": applied, "extensions": len(board.extensions)})
+    listener = RevokeAfterBatch(asyncio.Lock())
+    consumer = RdConsumer(
+        consumer_config(kafka, settings.group_id, settings.session_timeout_ms),
+        on_revoked=listener.on_partitions_revoked,
+        on_assigned=listener.on_partitions_assigned,
+    )
+    transactional_id = f"{settings.group_id}-{settings.instance}"
+    transactions = RdTransactions(producer_config(kafka, transactional_id), consumer)
+    await until_done(transactions.start, "starting transactions", retry_on=(TransactionFailed,))
+    runner = TransactionalPipe(
+        consumer,
+        transactions,
+        service=SERVICE,
+        deadletter_topic=topics.deadletter,
+        transform=transform,
+        listener=listener,
+        hooks=board,
+    )
+    consumer.subscribe([topics.callstate, topics.cdr])
+    try:
+        yield runner, board
+    finally:
+        await consumer.close()
+        await transactions.close()

@@ -1,0 +1,304 @@
+"""The board's state, by event time: extension states, the minutes' calls, and the calls
+still waiting for their other records.
+
+Every call-state record and CDR is applied by `Board.apply`, which returns what to
+publish. Results depend on event times only, not on the order records from different
+topics arrive in: an extension's state is its latest event (ties broken by how far a
+call has got), a minute holds each call once (by uuid), and a minute is published when
+the tenant's watermark (its latest event time) passes the minute's end plus the allowed
+lateness; a CDR for a minute already published republishes it, counted as late.
+Every change goes through a `Journal`, so a rolled-back batch leaves no trace.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+import msgspec
+
+from common.records import (
+    AnomalyRecord,
+    CallCounts,
+    CallStateRecord,
+    CauseCount,
+    CdrRecord,
+    ExtensionRecord,
+    MinuteMetricsRecord,
+    Stat,
+)
+from processors.board.journal import Journal
+
+MINUTE_MS: Final = 60_000
+STATES: Final = {"ring": "ringing", "answer": "talking", "hangup": "idle"}
+PROGRESS: Final = {"ring": 0, "answer": 1, "hangup": 2}  # orders events of one instant
+
+
+def utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def minute_of(ms: int) -> int:
+    return ms - ms % MINUTE_MS
+
+
+@dataclass(frozen=True, slots=True)
+class BoardSettings:
+    lateness_ms: int = 120_000  # a minute is published this long after it ends
+    reconcile_ms: int = 15 * MINUTE_MS  # a call's records must all be in by then
+    keep_minutes: int = 60  # minutes kept for the page
+
+
+class CallFacts(msgspec.Struct, frozen=True, gc=False):
+    """What a minute needs of one call's CDR."""
+
+    direction: str
+    answered: bool
+    ring_seconds: int
+    talk_seconds: int
+    cause: str
+
+
+class CallSeen(msgspec.Struct, frozen=True, gc=False):
+    """A call's records so far, until its reconciliation deadline."""
+
+    last_ms: int
+    callstate: bool
+    cdr: bool
+
+
+class Minute:
+    """One tenant-minute: its calls by uuid; `published` once it has closed."""
+
+    __slots__ = ("calls", "flags")
+
+    def __init__(self) -> None:
+        self.calls: dict[str, CallFacts] = {}
+        self.flags: dict[str, int] = {}  # "published", "late": journalled like the calls
+
+
+Output = tuple[str, str, bytes]  # (which topic: "extensions" | "metrics" | "anomalies", key, value)
+_ENCODE: Final = msgspec.json.Encoder().encode
+
+
+class Board:
+    def __init__(self, settings: BoardSettings | None = None) -> None:
+        self.settings = settings or BoardSettings()
+        self.journal = Journal()
+        self.extensions: dict[tuple[str, str], ExtensionRecord] = {}
+        self.minutes: dict[tuple[str, int], Minute] = {}
+        self.calls: dict[tuple[str, str], CallSeen] = {}
+        self.watermarks: dict[str, int] = {}
+        self.closed_until: dict[str, int] = {}  # per tenant: minutes before this are published
+        self.sends_callstate: dict[str, bool] = {}
+        self.dropped: dict[str, int] = {}  # per tenant: CDRs too late for any kept minute
+        # (deadline, tenant, uuid), a call once per change of deadline; stale ones skipped
+        self._due: list[tuple[int, str, str]] = []
+
+    # -- applying records ---------------------------------------------------------------
+
+    def apply_callstate(self, record: CallStateRecord) -> list[Output]:
+        at = record.started.epoch_ms if record.started else record.origin.received_at_ms
+        out: list[Output] = []
+        if not record.b_leg:
+            out += self._extension(record, at)
+        self.journal.put(self.sends_callstate, record.tenant, True)
+        self._seen(record.tenant, record.uuid, at, callstate=True)
+        return out + list(self._advance(record.tenant, at))
+
+    def apply_cdr(self, record: CdrRecord) -> list[Output]:
+        when = record.ended or record.started
+        at = when.epoch_ms if when else record.origin.received_at_ms
+        out = self._count(record, at)
+        self._seen(record.tenant, record.uuid, at, cdr=True)
+        return out + list(self._advance(record.tenant, at))
+
+    def _extension(self, record: CallStateRecord, at: int) -> list[Output]:
+        key = (record.tenant, record.extnumber)
+        current = self.extensions.get(key)
+        rank = PROGRESS.get(record.status, 1)
+        if current is not None and (at, rank) < (current.since_ms, PROGRESS.get(current.status, 1)):
+            return []  # an older event arriving late changes nothing
+        outbound = record.direction == "outbound"
+        state = ExtensionRecord(
+            tenant=record.tenant,
+            extnumber=record.extnumber,
+            state=STATES.get(record.status, record.status),
+            status=record.status,
+            since=utc(at),
+            since_ms=at,
+            call_uuid=record.uuid,
+            peer=record.callee if outbound else record.caller,
+            direction=record.direction,
+        )
+        self.journal.put(self.extensions, key, state)
+        return [("extensions", f"{record.tenant}/{record.extnumber}", _ENCODE(state))]
+
+    def _count(self, record: CdrRecord, at: int) -> list[Output]:
+        key = (record.tenant, minute_of(at))
+        minute = self.minutes.get(key)
+        if minute is None:
+            closed = self.closed_until.get(record.tenant)
+            if closed is not None and key[1] <= closed - self.settings.keep_minutes * MINUTE_MS:
+                # Its minute's other calls are forgotten: republishing it would lose them.
+                self.journal.put(
+                    self.dropped, record.tenant, self.dropped.get(record.tenant, 0) + 1
+                )
+                return []
+            minute = Minute()
+            self.journal.put(self.minutes, key, minute)
+            if closed is not None and key[1] <= closed:  # closed while it had no call
+                self.journal.put(minute.flags, "published", 1)
+        if record.uuid in minute.calls:
+            return []
+        facts = CallFacts(
+            direction=record.direction,
+            answered=record.answered,
+            ring_seconds=record.ring_seconds or 0,
+            talk_seconds=record.talk_seconds or 0,
+            cause=record.hangup_cause.name if record.hangup_cause else "",
+        )
+        self.journal.put(minute.calls, record.uuid, facts)
+        if not minute.flags.get("published"):
+            return []
+        self.journal.put(minute.flags, "late", minute.flags.get("late", 0) + 1)
+        return [self._metrics(key, minute)]
+
+    def _seen(
+        self, tenant: str, uuid: str, at: int, *, callstate: bool = False, cdr: bool = False
+    ) -> None:
+        key = (tenant, uuid)
+        before = self.calls.get(key)
+        seen = CallSeen(
+            last_ms=max(at, before.last_ms) if before else at,
+            callstate=callstate or (before is not None and before.callstate),
+            cdr=cdr or (before is not None and before.cdr),
+        )
+        self.journal.put(self.calls, key, seen)
+        if before is None or seen.last_ms != before.last_ms:
+            self._push_due((seen.last_ms + self.settings.reconcile_ms, tenant, uuid))
+
+    def _push_due(self, item: tuple[int, str, str]) -> None:
+        # The heap is not journalled: an entry a rolled-back batch pushed is found stale
+        # (or still valid) when it comes up, which is harmless either way.
+        heapq.heappush(self._due, item)
+
+    # -- the watermark ------------------------------------------------------------------
+
+    def _advance(self, tenant: str, at: int) -> Iterator[Output]:
+        mark = max(at, self.watermarks.get(tenant, at))
+        if mark == self.watermarks.get(tenant):
+            return
+        self.journal.put(self.watermarks, tenant, mark)
+        yield from self._close_minutes(tenant, mark)
+        yield from self._reconcile(tenant, mark)
+
+    def _close_minutes(self, tenant: str, mark: int) -> Iterator[Output]:
+        last = minute_of(mark - self.settings.lateness_ms) - MINUTE_MS  # the newest closed
+        start = self.closed_until.get(tenant)
+        if start is None:  # the first record of the tenant: older minutes are not ours
+            start = last - self.settings.keep_minutes * MINUTE_MS
+        for minute_ms in range(start + MINUTE_MS, last + MINUTE_MS, MINUTE_MS):
+            key = (tenant, minute_ms)
+            minute = self.minutes.get(key)
+            if minute is not None and not minute.flags.get("published"):
+                self.journal.put(minute.flags, "published", 1)
+                yield self._metrics(key, minute)
+            stale = (tenant, minute_ms - self.settings.keep_minutes * MINUTE_MS)
+            self.journal.pop(self.minutes, stale)
+        if last > start:
+            self.journal.put(self.closed_until, tenant, last)
+
+    def _reconcile(self, tenant: str, mark: int) -> Iterator[Output]:
+        # Deadlines of other tenants are checked against their own watermark when due.
+        while self._due and self._due[0][0] <= self.watermarks.get(self._due[0][1], 0):
+            deadline, owner, uuid = heapq.heappop(self._due)
+            seen = self.calls.get((owner, uuid))
+            if seen is None or seen.last_ms + self.settings.reconcile_ms != deadline:
+                continue  # stale: the call moved on, or was settled already
+            self.journal.pop(self.calls, (owner, uuid))
+            kind = None
+            if seen.callstate and not seen.cdr:
+                kind, detail = "missing_cdr", "call-state events but no CDR"
+            elif seen.cdr and not seen.callstate and self.sends_callstate.get(owner):
+                kind, detail = "missing_callstate", "a CDR but no call-state event"
+            if kind is not None:
+                anomaly = AnomalyRecord(
+                    kind=kind,
+                    tenant=owner,
+                    uuid=uuid,
+                    last_event=utc(seen.last_ms),
+                    detected_at=utc(self.watermarks[owner]),
+                    detail=f"{detail} within {self.settings.reconcile_ms // 1000}s",
+                )
+                yield ("anomalies", f"{owner}/{uuid}", _ENCODE(anomaly))
+
+    # -- what is published --------------------------------------------------------------
+
+    def _metrics(self, key: tuple[str, int], minute: Minute) -> Output:
+        tenant, minute_ms = key
+        record = minute_metrics(tenant, minute_ms, minute)
+        return ("metrics", f"{tenant}/{record.minute}", _ENCODE(record))
+
+    def recent(self, tenant: str) -> list[MinuteMetricsRecord]:
+        """The tenant's kept minutes, oldest first (the page's charts)."""
+        found = sorted((m, minute) for (t, m), minute in self.minutes.items() if t == tenant)
+        return [minute_metrics(tenant, m, minute) for m, minute in found]
+
+    # -- the pipe's batches (`BatchHooks`) ------------------------------------------------
+
+    def started(self) -> None:
+        self.journal.started()
+
+    def committed(self) -> None:
+        self.journal.committed()
+
+    def aborted(self) -> None:
+        self.journal.aborted()
+
+
+def minute_metrics(tenant: str, minute_ms: int, minute: Minute) -> MinuteMetricsRecord:
+    calls = list(minute.calls.values())
+    answered = [c for c in calls if c.answered]
+    directions: dict[str, list[CallFacts]] = {}
+    for call in calls:
+        directions.setdefault(call.direction, []).append(call)
+    causes = Counter(c.cause for c in calls if c.cause)
+    return MinuteMetricsRecord(
+        tenant=tenant,
+        minute=utc(minute_ms),
+        minute_ms=minute_ms,
+        offered=len(calls),
+        answered=len(answered),
+        missed=len(calls) - len(answered),
+        answer_rate=round(len(answered) / len(calls), 4) if calls else 0.0,
+        ring_seconds=stat([c.ring_seconds for c in calls]),
+        talk_seconds=stat([c.talk_seconds for c in answered]),
+        hangup_causes=[
+            CauseCount(name, n)
+            for name, n in sorted(causes.items(), key=lambda i: (-i[1], i[0]))[:5]
+        ],
+        by_direction={
+            d: CallCounts(len(cs), sum(c.answered for c in cs), sum(not c.answered for c in cs))
+            for d, cs in sorted(directions.items())
+        },
+        late_calls=minute.flags.get("late", 0),
+    )
+
+
+def top(counts: Counter[str], most: int) -> list[tuple[str, int]]:
+    """The most frequent first; ties by name, so the result does not depend on order."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:most]
+
+
+def stat(values: list[int]) -> Stat:
+    """Mean and 90th percentile (nearest rank); zeros when there is nothing to measure."""
+    if not values:
+        return Stat(0.0, 0.0)
+    ordered = sorted(values)
+    rank = max(0, -(-9 * len(ordered) // 10) - 1)
+    return Stat(round(sum(ordered) / len(ordered), 2), float(ordered[rank]))

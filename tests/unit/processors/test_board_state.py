@@ -1,0 +1,235 @@
+"""The board's state machine by event time: extension states, minutes closing after the
+allowed lateness (late CDRs republish, counted), duplicates and arrival order changing
+nothing, calls missing a record reported, and a rolled-back batch leaving no trace."""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+
+from common.records import (
+    AnomalyRecord,
+    CallStateRecord,
+    CdrRecord,
+    Decoded,
+    ExtensionRecord,
+    MinuteMetricsRecord,
+    Moment,
+    Origin,
+)
+from processors.board.state import MINUTE_MS, Board, BoardSettings, Output
+
+T0 = 1_796_000_000_000 - 1_796_000_000_000 % MINUTE_MS  # a minute's start
+WHERE = Origin("e", "t", 0, "x", 0, 0)
+SETTINGS = BoardSettings(lateness_ms=30_000, reconcile_ms=120_000, keep_minutes=60)
+
+
+def moment(ms: int) -> Moment:
+    return Moment(str(ms // 1000), "", ms)
+
+
+def event(
+    status: str, at: int, *, uuid: str = "c1", ext: str = "90240001", b_leg: bool = False
+) -> CallStateRecord:
+    return CallStateRecord(
+        record_id=f"{uuid}{status}{at}",
+        tenant="9024",
+        uuid=uuid,
+        buuid="",
+        status=status,
+        type="call",
+        direction="outbound",
+        direction_raw="callout",
+        method=None,
+        b_leg=b_leg,
+        caller=ext,
+        callee="0123",
+        extnumber=ext,
+        disnumber="",
+        companycode="9024",
+        customuuid="",
+        started=moment(at),
+        origin=WHERE,
+    )
+
+
+def cdr(
+    uuid: str,
+    ended: int,
+    *,
+    answered: bool = True,
+    ring: int = 5,
+    talk: int = 30,
+    cause: str = "normal clearing",
+    direction: str = "outbound",
+    tenant: str = "9024",
+) -> CdrRecord:
+    return CdrRecord(
+        record_id=uuid,
+        tenant=tenant,
+        uuid=uuid,
+        cdr_id="1",
+        direction=direction,
+        direction_raw="",
+        call_method=None,
+        started=moment(ended - 1000 * (ring + talk)),
+        answered_at=None,
+        ended=moment(ended),
+        answered=answered,
+        ring_seconds=ring,
+        talk_seconds=talk if answered else 0,
+        hangup_cause=Decoded(1, cause),
+        hangup_direction=None,
+        has_recording=False,
+        recording_file="",
+        extnumber="",
+        disnumber="",
+        destnumber="",
+        crmid="",
+        memberid="",
+        customuuid="",
+        chengshudu="",
+        userkey="",
+        downloadip="",
+        companycode=tenant,
+        origin=WHERE,
+    )
+
+
+def of(outputs: list[Output], which: str) -> list[bytes]:
+    return [value for topic, _, value in outputs if topic == which]
+
+
+def metrics(outputs: list[Output]) -> list[MinuteMetricsRecord]:
+    return [msgspec.json.decode(v, type=MinuteMetricsRecord) for v in of(outputs, "metrics")]
+
+
+def apply(board: Board, record: CallStateRecord | CdrRecord) -> list[Output]:
+    if isinstance(record, CdrRecord):
+        return board.apply_cdr(record)
+    return board.apply_callstate(record)
+
+
+def test_an_extension_rings_talks_and_goes_idle_by_event_time() -> None:
+    board = Board(SETTINGS)
+    out = board.apply_callstate(event("ring", T0))
+    [ringing] = [msgspec.json.decode(v, type=ExtensionRecord) for v in of(out, "extensions")]
+    assert (ringing.state, ringing.since_ms, ringing.peer, ringing.call_uuid) == (
+        "ringing",
+        T0,
+        "0123",
+        "c1",
+    )
+    board.apply_callstate(event("hangup", T0 + 9000))
+    assert board.apply_callstate(event("answer", T0 + 2000)) == [], "older: changes nothing"
+    assert board.extensions["9024", "90240001"].state == "idle"
+    board.apply_callstate(event("ring", T0 + 20_000, uuid="c2", b_leg=True))
+    assert board.extensions["9024", "90240001"].call_uuid == "c1", "the b-leg is the mobile side"
+    board.apply_callstate(event("transfer", T0 + 30_000))
+    assert board.extensions["9024", "90240001"].state == "transfer", "unknown states as sent"
+
+
+def test_events_of_one_instant_order_by_how_far_the_call_got() -> None:
+    board = Board(SETTINGS)
+    board.apply_callstate(event("hangup", T0))
+    board.apply_callstate(event("ring", T0))
+    assert board.extensions["9024", "90240001"].state == "idle"
+
+
+def test_a_minute_is_published_once_the_lateness_has_passed() -> None:
+    board = Board(SETTINGS)
+    out = board.apply_cdr(cdr("a", T0 + 10_000, ring=4, talk=60))
+    out += board.apply_cdr(cdr("b", T0 + 20_000, answered=False, ring=20, cause="no answer"))
+    out += board.apply_cdr(cdr("c", T0 + 30_000, ring=8, talk=10, direction="inbound"))
+    out += board.apply_cdr(cdr("b", T0 + 20_000, answered=False, ring=20, cause="no answer"))
+    assert metrics(out) == [], "the minute and its lateness are not over"
+    out = board.apply_cdr(cdr("d", T0 + MINUTE_MS + 30_000))  # the watermark passes T0+90 s
+    [minute] = metrics(out)
+    assert minute.minute_ms == T0
+    assert (minute.offered, minute.answered, minute.missed) == (3, 2, 1), "b once"
+    assert minute.answer_rate == round(2 / 3, 4)
+    assert (minute.ring_seconds.mean, minute.ring_seconds.p90) == (round(32 / 3, 2), 20.0)
+    assert (minute.talk_seconds.mean, minute.talk_seconds.p90) == (35.0, 60.0)
+    assert [(c.name, c.count) for c in minute.hangup_causes] == [
+        ("normal clearing", 2),
+        ("no answer", 1),
+    ]
+    assert {d: (c.offered, c.answered) for d, c in minute.by_direction.items()} == {
+        "inbound": (1, 1),
+        "outbound": (2, 1),
+    }
+    assert minute.late_calls == 0
+
+
+def test_a_late_cdr_republishes_its_minute_and_is_counted() -> None:
+    board = Board(SETTINGS)
+    board.apply_cdr(cdr("a", T0 + 10_000))
+    board.apply_cdr(cdr("d", T0 + 2 * MINUTE_MS))
+    out = board.apply_cdr(cdr("late", T0 + 50_000))
+    [again] = metrics(out)
+    assert (again.minute_ms, again.offered, again.late_calls) == (T0, 2, 1)
+    assert board.apply_cdr(cdr("late", T0 + 50_000)) == [], "a duplicate is not late twice"
+
+
+def test_arrival_order_does_not_change_what_the_topics_end_with() -> None:
+    records: list[CallStateRecord | CdrRecord] = []
+    for i in range(40):
+        start = T0 + i * 7_000
+        records += [event("ring", start, uuid=f"u{i}", ext=f"ext{i % 5}")]
+        records += [event("hangup", start + 5_000, uuid=f"u{i}", ext=f"ext{i % 5}")]
+        records += [cdr(f"u{i}", start + 5_000, answered=i % 3 != 0)]
+    finals = []
+    for seed in (1, 2, 3):
+        shuffled = list(records)
+        random.Random(seed).shuffle(shuffled)
+        board, last = Board(SETTINGS), {}
+        # Anomalies are left out: shuffling moves records further apart than the
+        # reconciliation time allows, which real arrival does not.
+        for record in [*shuffled, cdr("end", T0 + 60 * MINUTE_MS)]:
+            for topic, key, value in apply(board, record):
+                if topic != "anomalies":
+                    decoded = msgspec.json.decode(value)
+                    decoded.pop("late_calls", None)  # how late a call was depends on order
+                    last[key] = decoded
+        finals.append(last)
+    assert finals[0] == finals[1] == finals[2]
+    assert sum(v["offered"] for v in finals[0].values() if "offered" in v) == 40
+
+
+def test_calls_missing_a_record_are_reported_after_the_reconciliation_time() -> None:
+    board = Board(SETTINGS)
+    board.apply_callstate(event("ring", T0, uuid="no-cdr"))
+    board.apply_callstate(event("hangup", T0 + 5000, uuid="no-cdr"))
+    board.apply_cdr(cdr("no-callstate", T0 + 6000))
+    board.apply_callstate(event("ring", T0 + 1000, uuid="whole", ext="e2"))
+    board.apply_cdr(cdr("whole", T0 + 7000))
+    assert of(board.apply_cdr(cdr("x", T0 + 100_000)), "anomalies") == []
+    out = board.apply_callstate(event("ring", T0 + 200_000, uuid="y", ext="e3"))
+    found = {
+        (a.kind, a.uuid)
+        for a in (msgspec.json.decode(v, type=AnomalyRecord) for v in of(out, "anomalies"))
+    }
+    assert found == {("missing_cdr", "no-cdr"), ("missing_callstate", "no-callstate")}
+
+
+def test_a_tenant_that_sends_no_call_state_has_no_missing_callstate() -> None:
+    board = Board(SETTINGS)
+    board.apply_cdr(cdr("a", T0, tenant="7001"))
+    assert of(board.apply_cdr(cdr("b", T0 + 500_000, tenant="7001")), "anomalies") == []
+
+
+def test_a_rolled_back_batch_leaves_no_trace_and_is_published_again() -> None:
+    board = Board(SETTINGS)
+    board.apply_cdr(cdr("a", T0 + 10_000))
+    board.started()
+    first = board.apply_cdr(cdr("d", T0 + 2 * MINUTE_MS))
+    board.apply_callstate(event("ring", T0 + 2 * MINUTE_MS))
+    assert len(metrics(first)) == 1
+    board.aborted()
+    assert ("9024", "90240001") not in board.extensions
+    assert board.watermarks["9024"] == T0 + 10_000
+    board.started()
+    again = board.apply_cdr(cdr("d", T0 + 2 * MINUTE_MS))
+    board.committed()
+    assert metrics(again) == metrics(first), "the minute is published in the retried batch"
