@@ -35,7 +35,8 @@ from processors.board.journal import Journal
 
 MINUTE_MS: Final = 60_000
 STATES: Final = {"ring": "ringing", "answer": "talking", "hangup": "idle"}
-PROGRESS: Final = {"ring": 0, "answer": 1, "hangup": 2}  # orders events of one instant
+# Orders events of one instant (then the call's uuid does, so any arrival order agrees).
+PROGRESS: Final = {"ring": 0, "answer": 1, "hangup": 2}
 
 
 def utc(ms: int) -> str:
@@ -92,6 +93,7 @@ class Board:
         self.extensions: dict[tuple[str, str], ExtensionRecord] = {}
         self.minutes: dict[tuple[str, int], Minute] = {}
         self.calls: dict[tuple[str, str], CallSeen] = {}
+        self.highs: dict[tuple[str, str], int] = {}  # (tenant, "callstate" | "cdr"): newest
         self.watermarks: dict[str, int] = {}
         self.closed_until: dict[str, int] = {}  # per tenant: minutes before this are published
         self.sends_callstate: dict[str, bool] = {}
@@ -108,20 +110,24 @@ class Board:
             out += self._extension(record, at)
         self.journal.put(self.sends_callstate, record.tenant, True)
         self._seen(record.tenant, record.uuid, at, callstate=True)
-        return out + list(self._advance(record.tenant, at))
+        return out + list(self._advance(record.tenant, "callstate", at))
 
     def apply_cdr(self, record: CdrRecord) -> list[Output]:
         when = record.ended or record.started
         at = when.epoch_ms if when else record.origin.received_at_ms
         out = self._count(record, at)
         self._seen(record.tenant, record.uuid, at, cdr=True)
-        return out + list(self._advance(record.tenant, at))
+        return out + list(self._advance(record.tenant, "cdr", at))
 
     def _extension(self, record: CallStateRecord, at: int) -> list[Output]:
         key = (record.tenant, record.extnumber)
         current = self.extensions.get(key)
-        rank = PROGRESS.get(record.status, 1)
-        if current is not None and (at, rank) < (current.since_ms, PROGRESS.get(current.status, 1)):
+        order = (at, PROGRESS.get(record.status, 1), record.uuid)
+        if current is not None and order < (
+            current.since_ms,
+            PROGRESS.get(current.status, 1),
+            current.call_uuid,
+        ):
             return []  # an older event arriving late changes nothing
         outbound = record.direction == "outbound"
         state = ExtensionRecord(
@@ -189,13 +195,24 @@ class Board:
 
     # -- the watermark ------------------------------------------------------------------
 
-    def _advance(self, tenant: str, at: int) -> Iterator[Output]:
-        mark = max(at, self.watermarks.get(tenant, at))
-        if mark == self.watermarks.get(tenant):
+    def _advance(self, tenant: str, kind: str, at: int) -> Iterator[Output]:
+        if at > self.highs.get((tenant, kind), at - 1):
+            self.journal.put(self.highs, (tenant, kind), at)
+        mark = self._watermark(tenant)
+        if mark <= self.watermarks.get(tenant, mark - 1):
             return
         self.journal.put(self.watermarks, tenant, mark)
         yield from self._close_minutes(tenant, mark)
         yield from self._reconcile(tenant, mark)
+
+    def _watermark(self, tenant: str) -> int:
+        """The newest event time of the topic that is behind: the two topics are read
+        independently, and one read far ahead must not decide for calls whose other
+        records are still to come. A topic more than the reconciliation time behind
+        (a tenant that stopped sending call states) holds nothing back."""
+        highs = [t for (owner, _), t in self.highs.items() if owner == tenant]
+        behind, ahead = min(highs), max(highs)
+        return max(behind, ahead - self.settings.reconcile_ms)
 
     def _close_minutes(self, tenant: str, mark: int) -> Iterator[Output]:
         last = minute_of(mark - self.settings.lateness_ms) - MINUTE_MS  # the newest closed

@@ -141,15 +141,19 @@ def _check_extensions(facts: Facts) -> None:
         if event.b_leg or event.started is None:
             continue
         key = (event.tenant, event.extnumber)
-        rank = (event.started.epoch_ms, PROGRESS.get(event.status, 1))
         known = newest.get(key)
-        if known is None or rank >= (known.started.epoch_ms, PROGRESS.get(known.status, 1)):  # type: ignore[union-attr]
+        if known is None or _order(event) >= _order(known):
             newest[key] = event
     shown = {(e.tenant, e.extnumber): e for e in facts.extensions.values()}
     assert set(shown) == set(newest)
     for key, event in newest.items():
         assert shown[key].state == STATES.get(event.status, event.status)
         assert shown[key].since_ms == event.started.epoch_ms  # type: ignore[union-attr]
+
+
+def _order(event: CallStateRecord) -> tuple[int, int, str]:
+    assert event.started is not None
+    return (event.started.epoch_ms, PROGRESS.get(event.status, 1), event.uuid)
 
 
 def _check_minutes(facts: Facts) -> None:

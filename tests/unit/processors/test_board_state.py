@@ -206,11 +206,23 @@ def test_calls_missing_a_record_are_reported_after_the_reconciliation_time() -> 
     board.apply_cdr(cdr("whole", T0 + 7000))
     assert of(board.apply_cdr(cdr("x", T0 + 100_000)), "anomalies") == []
     out = board.apply_callstate(event("ring", T0 + 200_000, uuid="y", ext="e3"))
+    assert of(out, "anomalies") == [], "the CDRs are behind: they may still bring no-cdr's"
+    out = board.apply_cdr(cdr("z", T0 + 200_000))
     found = {
         (a.kind, a.uuid)
         for a in (msgspec.json.decode(v, type=AnomalyRecord) for v in of(out, "anomalies"))
     }
     assert found == {("missing_cdr", "no-cdr"), ("missing_callstate", "no-callstate")}
+
+
+def test_a_topic_far_behind_holds_the_watermark_back_for_the_reconciliation_time_only() -> None:
+    board = Board(SETTINGS)
+    board.apply_callstate(event("ring", T0))
+    board.apply_cdr(cdr("a", T0 + 10_000))
+    board.apply_cdr(cdr("b", T0 + 100_000))
+    assert board.watermarks["9024"] == T0, "call states may still come for a and b"
+    board.apply_cdr(cdr("c", T0 + 500_000))
+    assert board.watermarks["9024"] == T0 + 500_000 - SETTINGS.reconcile_ms
 
 
 def test_a_tenant_that_sends_no_call_state_has_no_missing_callstate() -> None:

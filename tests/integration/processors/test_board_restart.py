@@ -1,0 +1,137 @@
+"""The board SIGKILLed mid-stream and started again: its state is rebuilt (the compacted
+extensions, a bounded re-read of its input up to its committed offsets), so what its
+topics end with is what one uninterrupted board makes of the same records."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from common.kafka import durable_producer
+from common.records import CallStateRecord, CdrRecord
+from common.topics import Header, Topics
+from devkit.raw import simulated_callbacks
+from processors.board.state import Board, BoardSettings
+from processors.enrich.transform import enrich, origin
+from tests.integration.conftest import TopicSetFactory
+from tests.support.kafka import read_topic
+from tests.support.processes import start_service, stop_service
+from tests.support.services import Services
+from yunhu.sim.traffic import Callback
+
+LATENESS_S, RECONCILE_S = 30, 120
+TZ = ZoneInfo("Asia/Shanghai")
+SETTINGS = BoardSettings(lateness_ms=LATENESS_S * 1000, reconcile_ms=RECONCILE_S * 1000)
+
+
+def enriched(items: list[Callback], shift_ms: int) -> list[CallStateRecord | CdrRecord]:
+    """The enriched records of `items`, their event times moved by `shift_ms`."""
+    out: list[CallStateRecord | CdrRecord] = []
+    for index, item in enumerate(items):
+        headers = {Header.TENANT: item.companycode.encode(), Header.RECEIVED_AT: b"0"}
+        where = origin(headers, f"raw.{item.kind}", 0, index)
+        record = enrich(item.kind, item.body, headers, where, TZ)
+        out.append(_shifted(record, shift_ms))
+    return out
+
+
+def _shifted(record: Any, shift_ms: int) -> Any:
+    moved = {}
+    for name in ("started", "ended", "answered_at"):
+        moment = getattr(record, name, None)
+        if moment is not None:
+            moved[name] = msgspec.structs.replace(moment, epoch_ms=moment.epoch_ms + shift_ms)
+    return msgspec.structs.replace(record, **moved)
+
+
+async def publish(services: Services, topics: Topics, records: list[Any]) -> None:
+    producer = durable_producer(services.kafka)
+    await producer.start()
+    try:
+        for record in records:
+            topic = topics.cdr if isinstance(record, CdrRecord) else topics.callstate
+            await producer.send_and_wait(
+                topic,
+                msgspec.json.encode(record),
+                key=record.uuid.encode(),
+                headers=[(Header.TENANT, record.tenant.encode())],
+            )
+    finally:
+        await producer.stop()
+
+
+def table(records: list[Any]) -> dict[bytes, Any]:
+    out = {}
+    for record in records:
+        value = msgspec.json.decode(record.value)
+        value.pop("late_calls", None)  # depends on arrival
+        out[record.key] = value
+    return out
+
+
+async def test_a_restarted_board_ends_where_an_uninterrupted_one_would(
+    services: Services, topic_set: TopicSetFactory, tmp_path: Path
+) -> None:
+    suffix, topics = await topic_set()
+    # Three waves of calls, each ten event-time minutes after the one before.
+    waves = [enriched(simulated_callbacks(150, seed=70 + w), w * 600_000) for w in range(3)]
+    env = {
+        "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
+        "CALLSTREAM_TOPIC_SUFFIX": suffix,
+        "CALLSTREAM_BOARD_GROUP_ID": f"board-{suffix}",
+        "CALLSTREAM_BOARD_LATENESS_SECONDS": str(LATENESS_S),
+        "CALLSTREAM_BOARD_RECONCILE_SECONDS": str(RECONCILE_S),
+        "CALLSTREAM_BOARD_HTTP_PORT": "0",
+        "CALLSTREAM_INSTANCE": "restart",
+    }
+    log = tmp_path / "board.log"
+    await publish(services, topics, waves[0] + waves[1])
+    first = start_service("board", env, log)
+    try:
+        async with asyncio.timeout(60):
+            while not await read_topic(services.kafka, topics.metrics_minute):
+                assert first.poll() is None, log.read_text()[-3000:]
+                await asyncio.sleep(0.5)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    await publish(services, topics, waves[2])
+    second = start_service("board", env, log)
+    try:
+        expected = _uninterrupted(waves)
+        async with asyncio.timeout(90):
+            while True:
+                assert second.poll() is None, log.read_text()[-3000:]
+                minutes = table(await read_topic(services.kafka, topics.metrics_minute))
+                if len(minutes) >= len(expected["metrics"]):
+                    break
+                await asyncio.sleep(1)
+        await asyncio.sleep(3)
+    finally:
+        code = stop_service(second)
+    assert code == 0, log.read_text()[-3000:]
+    assert "board rebuilt" in log.read_text()
+    assert table(await read_topic(services.kafka, topics.metrics_minute)) == expected["metrics"]
+    assert table(await read_topic(services.kafka, topics.extensions)) == expected["extensions"]
+    anomalies = await read_topic(services.kafka, topics.anomalies)
+    assert sorted(r.key for r in anomalies) == sorted(expected["anomalies"]), "each once"
+
+
+def _uninterrupted(waves: list[list[Any]]) -> dict[str, Any]:
+    board = Board(SETTINGS)
+    found: dict[str, Any] = {"metrics": {}, "extensions": {}, "anomalies": []}
+    for record in (r for wave in waves for r in wave):
+        apply = board.apply_cdr if isinstance(record, CdrRecord) else board.apply_callstate
+        for which, key, value in apply(record):
+            decoded = msgspec.json.decode(value)
+            decoded.pop("late_calls", None)
+            if which == "anomalies":
+                found["anomalies"].append(key.encode())
+            else:
+                found[which][key.encode()] = decoded
+    return found
