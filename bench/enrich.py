@@ -62,7 +62,7 @@ def _copy_to(topics: Topics) -> Any:
     return copy
 
 
-async def _measure(runner: TransactionalPipe, total: int) -> tuple[float, float]:
+async def measure(runner: TransactionalPipe, total: int) -> tuple[float, float]:
     stop = asyncio.Event()
     counting = Counting(runner.transform, total, stop)
     runner.transform = counting
@@ -88,11 +88,11 @@ async def _round(
     async with pipe(kafka, topics, settings) as runner:
         runner.transform = _copy_to(topics)
         runner.hooks = None
-        out["raw pipe"] = await _measure(runner, total)
+        out["raw pipe"] = await measure(runner, total)
     settings = EnrichSettings(group_id=f"bench-enrich-{uuid.uuid4().hex[:6]}", instance="bench2")
     topics = await _fresh_outputs(kafka, raw, created)
     async with pipe(kafka, topics, settings) as runner:
-        out["enrich"] = await _measure(runner, total)
+        out["enrich"] = await measure(runner, total)
     return out
 
 

@@ -8,61 +8,19 @@ import asyncio
 import signal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import msgspec
 
-from common.kafka import durable_producer
-from common.records import CallStateRecord, CdrRecord
-from common.topics import Header, Topics
-from devkit.raw import simulated_callbacks
+from common.records import CdrRecord
+from devkit.enriched import enriched_records, publish_enriched
 from processors.board.state import Board, BoardSettings
-from processors.enrich.transform import enrich, origin
 from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
 from tests.support.processes import start_service, stop_service
 from tests.support.services import Services
-from yunhu.sim.traffic import Callback
 
 LATENESS_S, RECONCILE_S = 30, 120
-TZ = ZoneInfo("Asia/Shanghai")
 SETTINGS = BoardSettings(lateness_ms=LATENESS_S * 1000, reconcile_ms=RECONCILE_S * 1000)
-
-
-def enriched(items: list[Callback], shift_ms: int) -> list[CallStateRecord | CdrRecord]:
-    """The enriched records of `items`, their event times moved by `shift_ms`."""
-    out: list[CallStateRecord | CdrRecord] = []
-    for index, item in enumerate(items):
-        headers = {Header.TENANT: item.companycode.encode(), Header.RECEIVED_AT: b"0"}
-        where = origin(headers, f"raw.{item.kind}", 0, index)
-        record = enrich(item.kind, item.body, headers, where, TZ)
-        out.append(_shifted(record, shift_ms))
-    return out
-
-
-def _shifted(record: Any, shift_ms: int) -> Any:
-    moved = {}
-    for name in ("started", "ended", "answered_at"):
-        moment = getattr(record, name, None)
-        if moment is not None:
-            moved[name] = msgspec.structs.replace(moment, epoch_ms=moment.epoch_ms + shift_ms)
-    return msgspec.structs.replace(record, **moved)
-
-
-async def publish(services: Services, topics: Topics, records: list[Any]) -> None:
-    producer = durable_producer(services.kafka)
-    await producer.start()
-    try:
-        for record in records:
-            topic = topics.cdr if isinstance(record, CdrRecord) else topics.callstate
-            await producer.send_and_wait(
-                topic,
-                msgspec.json.encode(record),
-                key=record.uuid.encode(),
-                headers=[(Header.TENANT, record.tenant.encode())],
-            )
-    finally:
-        await producer.stop()
 
 
 def table(records: list[Any]) -> dict[bytes, Any]:
@@ -79,7 +37,7 @@ async def test_a_restarted_board_ends_where_an_uninterrupted_one_would(
 ) -> None:
     suffix, topics = await topic_set()
     # Three waves of calls, each ten event-time minutes after the one before.
-    waves = [enriched(simulated_callbacks(150, seed=70 + w), w * 600_000) for w in range(3)]
+    waves = [enriched_records(150, seed=70 + w, shift_ms=w * 600_000) for w in range(3)]
     env = {
         "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
         "CALLSTREAM_TOPIC_SUFFIX": suffix,
@@ -90,7 +48,7 @@ async def test_a_restarted_board_ends_where_an_uninterrupted_one_would(
         "CALLSTREAM_INSTANCE": "restart",
     }
     log = tmp_path / "board.log"
-    await publish(services, topics, waves[0] + waves[1])
+    await publish_enriched(services.kafka, topics, waves[0] + waves[1])
     first = start_service("board", env, log)
     try:
         async with asyncio.timeout(60):
@@ -100,7 +58,7 @@ async def test_a_restarted_board_ends_where_an_uninterrupted_one_would(
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
-    await publish(services, topics, waves[2])
+    await publish_enriched(services.kafka, topics, waves[2])
     second = start_service("board", env, log)
     try:
         expected = _uninterrupted(waves)
