@@ -42,7 +42,7 @@ tools:  ## install the Debian tools the tests need (promtool, headless Chromium)
 	fi
 
 run: setup  ## the whole pipeline on the local stack with the simulator, live (ARGS="--duration 60")
-	$(BIN)/callstream run $(ARGS)
+	$(BIN)/callstream run --live-calls $(ARGS)
 
 test: setup tools  ## the full suite: unit tests, then integration tests on real Kafka and S3
 	$(BIN)/pytest $(PYTEST_ARGS)

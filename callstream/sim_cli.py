@@ -72,6 +72,11 @@ def options(p: argparse.ArgumentParser) -> None:
         help="per call, the probability that its CDR is never posted (a board anomaly)",
     )
     traffic.add_argument(
+        "--live",
+        action="store_true",
+        help="post each callback when it happens (calls ring, then talk), not at the call's end",
+    )
+    traffic.add_argument(
         "--exit-when-done", action="store_true", help="stop serving once the traffic is sent"
     )
 
@@ -121,6 +126,7 @@ def main(args: argparse.Namespace) -> int:
             verbatim=args.verbatim,
             malformed=args.fault_malformed,
             withhold_cdr=args.fault_withhold_cdr,
+            live=args.live,
         )
     return asyncio.run(run(settings, tenants, traffic, exit_when_done=args.exit_when_done))
 

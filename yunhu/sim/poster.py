@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from yunhu.sim.sentlog import sent_line
-from yunhu.sim.traffic import Callback, CallPlan, callbacks, plan_call
+from yunhu.sim.traffic import Callback, CallPlan, plan_call, starting_now, timed_callbacks
 from yunhu.tenants import Tenant
 
 EXAMPLES: Final = Path(__file__).resolve().parents[1] / "examples"
@@ -33,6 +33,7 @@ class TrafficSettings:
     malformed: float = 0.0  # per call: also post the document's malformed CDR example
     withhold_cdr: float = 0.0  # per call: its CDR is never posted (a board anomaly)
     speed: float = 1.0  # the calls' clock runs this many times faster than the wall clock
+    live: bool = False  # each callback posted when it happens (a call rings, then talks…)
     concurrency: int = 64
     timeout: float = 30.0
 
@@ -136,33 +137,58 @@ async def generate(
     started, wall = time.monotonic(), time.time()
     tasks: set[asyncio.Task[None]] = set()
 
-    async def run_call(items: list[Callback]) -> None:
-        async with limit:
-            await poster.post_in_order(items)
+    async def run_call(items: list[tuple[int, Callback]]) -> None:
+        if not settings.live:
+            async with limit:
+                await poster.post_in_order(item for _, item in items)
+            return
+        for at, item in items:  # the limit is held while posting, not while a call lasts
+            await asyncio.sleep(max(0.0, started + (at - wall) / settings.speed - time.monotonic()))
+            async with limit:
+                await poster.post(item)
 
-    index = 0
-    while settings.calls is None or index < settings.calls:
-        due = started + index / settings.rate
-        if settings.duration is not None and due - started >= settings.duration:
-            break
-        await asyncio.sleep(max(0.0, due - time.monotonic()))
-        code = codes[index % len(codes)] if rng.random() < 0.5 else rng.choice(codes)
-        now = wall + (time.monotonic() - started) * settings.speed
-        plan = plan_call(rng, code, next_id[code], int(now))
-        next_id[code] += 1
-        poster.report.calls += 1
-        if on_call is not None:
-            on_call(plan)
-        items = callbacks(plan, tz)
-        if settings.malformed and rng.random() < settings.malformed:
-            items.append(verbatim_callbacks(code)[1])  # the receiver should answer 400
-        if settings.withhold_cdr and rng.random() < settings.withhold_cdr:
-            items = [item for item in items if item.kind != "cdr"]
-            poster.report.withheld.append((plan.companycode, plan.uuid))
-        task = asyncio.create_task(run_call(items))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-        index += 1
-    if tasks:
-        await asyncio.gather(*tasks)
+    try:
+        index = 0
+        while settings.calls is None or index < settings.calls:
+            due = started + index / settings.rate
+            if settings.duration is not None and due - started >= settings.duration:
+                break
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            code = codes[index % len(codes)] if rng.random() < 0.5 else rng.choice(codes)
+            now = wall + (time.monotonic() - started) * settings.speed
+            plan = plan_call(rng, code, next_id[code], int(now))
+            if settings.live:
+                plan = starting_now(plan)
+            next_id[code] += 1
+            poster.report.calls += 1
+            if on_call is not None:
+                on_call(plan)
+            items = _with_faults(timed_callbacks(plan, tz), plan, settings, rng, poster.report)
+            task = asyncio.create_task(run_call(items))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            index += 1
+        if tasks:
+            await asyncio.gather(*tasks)
+    except asyncio.CancelledError:  # halted: the calls still being posted end too
+        for task in tasks:
+            task.cancel()
+        raise
     return poster.report
+
+
+def _with_faults(
+    items: list[tuple[int, Callback]],
+    plan: CallPlan,
+    settings: TrafficSettings,
+    rng: random.Random,
+    report: TrafficReport,
+) -> list[tuple[int, Callback]]:
+    """A call's callbacks with the faults asked for: the document's malformed CDR added
+    (to be answered 400), or the CDR withheld (a board anomaly)."""
+    if settings.malformed and rng.random() < settings.malformed:
+        items.append((plan.end, verbatim_callbacks(plan.companycode)[1]))
+    if settings.withhold_cdr and rng.random() < settings.withhold_cdr:
+        items = [(at, item) for at, item in items if item.kind != "cdr"]
+        report.withheld.append((plan.companycode, plan.uuid))
+    return items

@@ -7,6 +7,7 @@ then its CDR, all with mutually consistent times in the platform's time zone.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from dataclasses import dataclass
@@ -154,15 +155,30 @@ def cdr_body(plan: CallPlan, tz: ZoneInfo) -> bytes:
 
 def callbacks(plan: CallPlan, tz: ZoneInfo) -> list[Callback]:
     """Every callback for the call, in the order the platform posts them."""
+    return [callback for _, callback in timed_callbacks(plan, tz)]
+
+
+def timed_callbacks(plan: CallPlan, tz: ZoneInfo) -> list[tuple[int, Callback]]:
+    """Every callback for the call with the epoch second it happens at, in order."""
     legs = [False, True] if plan.method in B_LEG_METHODS else [False]
     steps = [("ring", plan.start)]
     if plan.answered:
         steps.append(("answer", plan.start + plan.ring))
     steps.append(("hangup", plan.end))
     out = [
-        Callback("callstate", plan.companycode, plan.uuid, _callstate(plan, status, at, b_leg=b))
+        (
+            at,
+            Callback(
+                "callstate", plan.companycode, plan.uuid, _callstate(plan, status, at, b_leg=b)
+            ),
+        )
         for status, at in steps
         for b in legs
     ]
-    out.append(Callback("cdr", plan.companycode, plan.uuid, cdr_body(plan, tz)))
+    out.append((plan.end, Callback("cdr", plan.companycode, plan.uuid, cdr_body(plan, tz))))
     return out
+
+
+def starting_now(plan: CallPlan) -> CallPlan:
+    """The same call, starting when it was planned to end: for posting it live."""
+    return dataclasses.replace(plan, start=plan.start + plan.ring + plan.talk)

@@ -56,6 +56,12 @@ def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replicas", type=int, default=1, help="enrich and recordings processes each")
     p.add_argument("--workers", type=int, default=1, help="ingest worker processes")
     p.add_argument(
+        "--live-calls",
+        action="store_true",
+        help="the simulator posts each call's events as they happen (the board shows calls "
+        "ringing and talking); otherwise each call's events come together when it ends",
+    )
+    p.add_argument(
         "--services-from-env",
         action="store_true",
         help="use the Kafka and S3 of CALLSTREAM_KAFKA_*/CALLSTREAM_S3_*, not the local stack",
@@ -154,6 +160,8 @@ def _start_children(args: argparse.Namespace, services: Services, folder: Path) 
     ]
     if args.seed is not None:
         sim_args += ["--seed", str(args.seed)]
+    if args.live_calls:
+        sim_args.append("--live")
     # The token API misbehaves now and then, recordings come late, and a few callbacks are
     # the document's malformed CDR (answered 400, kept in the dead-letter topic).
     if not args.no_faults:
