@@ -5,9 +5,6 @@ board's records per CPU second as a share of the raw pipe's."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import os
 import statistics
 import sys
 import uuid
@@ -15,8 +12,8 @@ from typing import Any
 
 import msgspec
 
+from bench._stack import main_on_stack
 from bench.enrich import measure
-from callstream.dev.stack import Stack, StackSettings
 from common.config import KafkaSettings
 from common.topics import Topics
 from devkit.enriched import enriched_records, publish_enriched
@@ -95,14 +92,7 @@ def _summary(total: int, rounds: int, results: dict[str, list[tuple[float, float
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench board")
-    parser.add_argument("--calls", type=int, default=6000)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args(argv if argv is not None else [])
-    settings = StackSettings.from_env(os.environ)
-    Stack(settings).up()
-    print(asyncio.run(run(settings.kafka_settings(), args.calls, args.rounds)))
-    return 0
+    return main_on_stack("python -m bench board", run, argv)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,7 @@ Prints records/s for each, the ratio, and records/s per core (records per CPU se
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import resource
 import statistics
 import sys
@@ -16,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from callstream.dev.stack import Stack, StackSettings
+from bench._stack import main_on_stack
 from common.config import KafkaSettings
 from common.gc_tuning import settle_gc
 from common.topics import Topics
@@ -153,14 +151,7 @@ async def _rounds(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench enrich")
-    parser.add_argument("--calls", type=int, default=6000)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args(argv if argv is not None else [])
-    settings = StackSettings.from_env(os.environ)
-    Stack(settings).up()
-    print(asyncio.run(run(settings.kafka_settings(), args.calls, args.rounds)))
-    return 0
+    return main_on_stack("python -m bench enrich", run, argv)
 
 
 if __name__ == "__main__":

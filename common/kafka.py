@@ -63,23 +63,31 @@ def manual_consumer(
 
 
 @contextlib.asynccontextmanager
-async def topic_reader(
-    settings: KafkaSettings, topics: Iterable[str]
-) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
-    """A group-less read_committed consumer assigned every partition of `topics`."""
+async def committed_reader(settings: KafkaSettings) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started group-less consumer of committed records (read_committed); the caller
+    assigns and seeks."""
     consumer = AIOKafkaConsumer(
         **settings.client_kwargs(),
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",
     )
+    await consumer.start()
     try:
-        tps = await partitions_of(settings, topics)
-        await consumer.start()
-        consumer.assign(tps)
-        yield consumer, tps
+        yield consumer
     finally:
         await consumer.stop()
+
+
+@contextlib.asynccontextmanager
+async def topic_reader(
+    settings: KafkaSettings, topics: Iterable[str]
+) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
+    """A group-less read_committed consumer assigned every partition of `topics`."""
+    tps = await partitions_of(settings, topics)
+    async with committed_reader(settings) as consumer:
+        consumer.assign(tps)
+        yield consumer, tps
 
 
 async def records_to_end(

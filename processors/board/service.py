@@ -9,7 +9,6 @@ tenant's minutes need all of its calls, whichever partition they are on.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -22,16 +21,16 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from common.config import KafkaSettings
-from common.kafka import kafka_admin, partitions_of
+from common.kafka import committed_reader, kafka_admin, partitions_of
 from common.records import CallStateRecord, CdrRecord, ExtensionRecord
 from common.retry import until_done
 from common.settings import load
 from common.topics import Header, Topics
 from processors.board.state import MINUTE_MS, Board, BoardSettings, Output
-from processors.consumer import RdConsumer, Record, consumer_config
-from processors.runtime import Rejected, RevokeAfterBatch, TransactionalPipe
+from processors.consumer import Record
+from processors.pipe import PipeSpec, transactional_pipe
+from processors.runtime import Rejected, TransactionalPipe
 from processors.transactions import Output as Produced
-from processors.transactions import RdTransactions, TransactionFailed, producer_config
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ async def rebuild(
 ) -> int:
     """The state as the last commit left it; returns how many records were applied."""
     board = transform.board
-    async with _reader(kafka) as consumer:
+    async with committed_reader(kafka) as consumer:
         ext_tps = await partitions_of(kafka, [topics.extensions])
         ends = await consumer.end_offsets(ext_tps)
         for record in await _read(consumer, dict.fromkeys(ext_tps, 0), ends):
@@ -128,21 +127,6 @@ async def rebuild(
     for record in records:
         transform.apply(record.topic, record.value or b"")
     return len(records)
-
-
-@contextlib.asynccontextmanager
-async def _reader(kafka: KafkaSettings) -> AsyncIterator[AIOKafkaConsumer]:
-    consumer = AIOKafkaConsumer(
-        **kafka.client_kwargs(),
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    try:
-        yield consumer
-    finally:
-        await consumer.stop()
 
 
 async def _read(
@@ -179,27 +163,13 @@ async def board_pipe(
         retry_on=(KafkaError,),
     )
     log.info("board rebuilt", extra={"records": applied, "extensions": len(board.extensions)})
-    listener = RevokeAfterBatch(asyncio.Lock())
-    consumer = RdConsumer(
-        consumer_config(kafka, settings.group_id, settings.session_timeout_ms),
-        on_revoked=listener.on_partitions_revoked,
-        on_assigned=listener.on_partitions_assigned,
-    )
-    transactional_id = f"{settings.group_id}-{settings.instance}"
-    transactions = RdTransactions(producer_config(kafka, transactional_id), consumer)
-    await until_done(transactions.start, "starting transactions", retry_on=(TransactionFailed,))
-    runner = TransactionalPipe(
-        consumer,
-        transactions,
+    spec = PipeSpec(
         service=SERVICE,
+        group_id=settings.group_id,
+        transactional_id=f"{settings.group_id}-{settings.instance}",
+        inputs=[topics.callstate, topics.cdr],
         deadletter_topic=topics.deadletter,
-        transform=transform,
-        listener=listener,
-        hooks=board,
+        session_timeout_ms=settings.session_timeout_ms,
     )
-    consumer.subscribe([topics.callstate, topics.cdr])
-    try:
+    async with transactional_pipe(kafka, spec, transform, board) as runner:
         yield runner, board
-    finally:
-        await consumer.close()
-        await transactions.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -20,11 +19,12 @@ from common.records import SCHEMA_VERSION, CdrRecord
 from common.retry import until_done
 from common.settings import load
 from common.topics import Header, Topics
-from processors.consumer import RdConsumer, Record, consumer_config
+from processors.consumer import Record
 from processors.enrich.dedupe import Deduper
 from processors.enrich.transform import EnrichError, enrich, origin
-from processors.runtime import Rejected, RevokeAfterBatch, TransactionalPipe
-from processors.transactions import Output, RdTransactions, TransactionFailed, producer_config
+from processors.pipe import PipeSpec, transactional_pipe
+from processors.runtime import Rejected, TransactionalPipe
+from processors.transactions import Output
 from yunhu.callbacks import CallbackKind
 
 log = logging.getLogger(__name__)
@@ -125,27 +125,14 @@ async def pipe(
     )
     log.info("dedupe warm", extra={"record_ids": remembered})
 
-    listener = RevokeAfterBatch(asyncio.Lock())
-    consumer = RdConsumer(
-        consumer_config(kafka, settings.group_id, settings.session_timeout_ms),
-        on_revoked=listener.on_partitions_revoked,
-        on_assigned=listener.on_partitions_assigned,
-    )
-    transactions = RdTransactions(producer_config(kafka, settings.transactional_id), consumer)
-    await until_done(transactions.start, "starting transactions", retry_on=(TransactionFailed,))
-    enricher = Enricher(topics, ZoneInfo(settings.source_tz), deduper)
-    runner = TransactionalPipe(
-        consumer,
-        transactions,
+    spec = PipeSpec(
         service=SERVICE,
+        group_id=settings.group_id,
+        transactional_id=settings.transactional_id,
+        inputs=[topics.callstate_raw, topics.cdr_raw],
         deadletter_topic=topics.deadletter,
-        transform=enricher,
-        listener=listener,
-        hooks=deduper,
+        session_timeout_ms=settings.session_timeout_ms,
     )
-    consumer.subscribe([topics.callstate_raw, topics.cdr_raw])
-    try:
+    enricher = Enricher(topics, ZoneInfo(settings.source_tz), deduper)
+    async with transactional_pipe(kafka, spec, enricher, deduper) as runner:
         yield runner
-    finally:
-        await consumer.close()
-        await transactions.close()

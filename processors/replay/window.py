@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from common.config import KafkaSettings
-from common.kafka import partitions_of
+from common.kafka import committed_reader, partitions_of
 from processors.replay.progress import Progress
 from processors.replay.publish import Republisher, replay_headers
 from processors.replay.times import Window
@@ -37,19 +37,10 @@ async def replay_window(
 ) -> int:
     """Republishes every record of `from_topic` whose timestamp is in the window."""
     tps = await partitions_of(kafka, [from_topic])
-    consumer = AIOKafkaConsumer(
-        **kafka.client_kwargs(),
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    try:
+    async with committed_reader(kafka) as consumer:
         return await republish_window(
             consumer, tps, to_topic, window, publisher=publisher, progress=progress
         )
-    finally:
-        await consumer.stop()
 
 
 async def republish_window(

@@ -21,6 +21,7 @@ from devkit.sim import TENANTS_TOML
         ("enrich", {"CALLSTREAM_ENRICH_DEDUPE_HOURS": "3", "CALLSTREAM_INSTANCE": "e-7"}),
         ("recordings", {"CALLSTREAM_RECORDINGS_MAX_BYTES": "1024"}),
         ("lake", {"CALLSTREAM_LAKE_FLUSH_SECONDS": "5"}),
+        ("board", {"CALLSTREAM_BOARD_LATENESS_SECONDS": "30"}),
     ],
 )
 def test_print_config_shows_the_effective_settings_with_secrets_masked(
@@ -59,6 +60,7 @@ def test_print_config_shows_the_effective_settings_with_secrets_masked(
         "enrich": ("dedupe_window_hours", 3.0),
         "recordings": ("max_recording_bytes", 1024),
         "lake": ("flush_seconds", 5.0),
+        "board": ("lateness_seconds", 30.0),
     }[service]
     assert own_settings[expected[0]] == expected[1]
     if service == "enrich":
