@@ -29,7 +29,7 @@ from common.topics import Header, Topics
 from processors.board.state import MINUTE_MS, Board, BoardSettings, Output
 from processors.consumer import Record
 from processors.pipe import PipeSpec, transactional_pipe
-from processors.runtime import Rejected, TransactionalPipe
+from processors.runtime import PipeMetrics, Rejected, TransactionalPipe
 from processors.transactions import Output as Produced
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,17 @@ async def _read(
     return out
 
 
+def watch(board: Board, metrics: PipeMetrics) -> None:
+    """What the board did with late CDRs, beside the pipe's own metrics."""
+    metrics.gauge(
+        "callstream_board_late_calls", "CDRs that came after their minute was published (minutes kept)"
+    ).set_function(lambda: sum(m.flags.get("late", 0) for m in board.minutes.values()))
+    metrics.gauge(
+        "callstream_board_too_late_calls",
+        "CDRs older than every minute kept: counted here, in no minute",
+    ).set_function(lambda: sum(board.dropped.values()))
+
+
 @contextlib.asynccontextmanager
 async def board_pipe(
     kafka: KafkaSettings, topics: Topics, settings: BoardServiceSettings
@@ -172,4 +183,5 @@ async def board_pipe(
         session_timeout_ms=settings.session_timeout_ms,
     )
     async with transactional_pipe(kafka, spec, transform, board) as runner:
+        watch(board, runner.metrics)
         yield runner, board
