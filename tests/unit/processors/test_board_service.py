@@ -30,7 +30,7 @@ def test_outputs_go_to_the_boards_topics_with_the_tenant() -> None:
 
 def test_a_value_that_is_not_a_record_is_rejected() -> None:
     transform = BoardTransform(TOPICS, Board(BoardSettings()))
-    with pytest.raises(Rejected, match="not a callstream.cdr record"):
+    with pytest.raises(Rejected, match=r"not a callstream\.cdr record"):
         transform(record(TOPICS.cdr, b'{"uuid": 1}'))
 
 
