@@ -104,15 +104,29 @@ _CALLSTATE_DECODER: Final = msgspec.json.Decoder(CallState, strict=False)
 _CDR_DECODER: Final = msgspec.json.Decoder(Cdr, strict=False)
 
 
-def _classify(err: msgspec.DecodeError) -> DecodeError:
+class _CallUuid(msgspec.Struct):
+    """The one field a callback cannot go without, checked on its own."""
+
+    uuid: Uuid
+
+
+def _classify(body: bytes, err: msgspec.DecodeError) -> DecodeError:
+    """Which rule the body broke, found from the document itself (msgspec's error message
+    is for people: `detail` carries it, nothing is read out of it)."""
     text = str(err)
     if not isinstance(err, msgspec.ValidationError):
         return DecodeError("invalid_json", text)
-    if text.startswith("Expected `object`"):
+    try:
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError as bad:  # shape and syntax both wrong: the syntax comes first
+        return DecodeError("invalid_json", str(bad))
+    if not isinstance(document, dict):
         return DecodeError("not_an_object", text)
-    if text.endswith("field `uuid`"):
+    if "uuid" not in document:
         return DecodeError("missing_uuid", text)
-    if text.endswith("`$.uuid`"):
+    try:
+        msgspec.convert({"uuid": document["uuid"]}, _CallUuid, strict=False)
+    except msgspec.ValidationError:
         return DecodeError("invalid_uuid", text)
     return DecodeError("invalid_field", text)
 
@@ -121,14 +135,14 @@ def decode_callstate(body: bytes) -> CallState | DecodeError:
     try:
         return _CALLSTATE_DECODER.decode(body)
     except msgspec.DecodeError as err:
-        return _classify(err)
+        return _classify(body, err)
 
 
 def decode_cdr(body: bytes) -> Cdr | DecodeError:
     try:
         return _CDR_DECODER.decode(body)
     except msgspec.DecodeError as err:
-        return _classify(err)
+        return _classify(body, err)
 
 
 def decode(kind: CallbackKind, body: bytes) -> CallState | Cdr | DecodeError:
