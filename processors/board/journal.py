@@ -4,28 +4,38 @@ records are read and applied again). Follows the pipe's batches (`BatchHooks`)."
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, Final
 
 _MISSING: Final = object()
-Change = tuple[MutableMapping[Any, Any], Any, Any]  # (mapping, key, value before)
+Undo = Callable[[], None]
 
 
 class Journal:
     def __init__(self) -> None:
-        self._batches: deque[list[Change]] = deque()
+        self._batches: deque[list[Undo]] = deque()
+
+    def _record(self, undo: Undo) -> None:
+        if self._batches:  # outside a batch (a rebuild) nothing is undone
+            self._batches[-1].append(undo)
 
     def put(self, mapping: MutableMapping[Any, Any], key: Any, value: Any) -> None:
-        if self._batches:
-            self._batches[-1].append((mapping, key, mapping.get(key, _MISSING)))
+        before = mapping.get(key, _MISSING)
+        self._record(lambda: _restore(mapping, key, before))
         mapping[key] = value
 
     def pop(self, mapping: MutableMapping[Any, Any], key: Any) -> Any:
-        value = mapping.pop(key, None)
-        if self._batches and value is not None:
-            self._batches[-1].append((mapping, key, value))
-        return value
+        before = mapping.pop(key, _MISSING)
+        self._record(lambda: _restore(mapping, key, before))
+        return None if before is _MISSING else before
+
+    def heappop(self, heap: list[Any]) -> Any:
+        # A push needs no undo: an entry left behind is found stale when it comes up.
+        item = heapq.heappop(heap)
+        self._record(lambda: heapq.heappush(heap, item))
+        return item
 
     def started(self) -> None:
         self._batches.append([])
@@ -36,8 +46,12 @@ class Journal:
 
     def aborted(self) -> None:
         while self._batches:
-            for mapping, key, before in reversed(self._batches.pop()):
-                if before is _MISSING:
-                    mapping.pop(key, None)
-                else:
-                    mapping[key] = before
+            for undo in reversed(self._batches.pop()):
+                undo()
+
+
+def _restore(mapping: MutableMapping[Any, Any], key: Any, before: Any) -> None:
+    if before is _MISSING:
+        mapping.pop(key, None)
+    else:
+        mapping[key] = before

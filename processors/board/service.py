@@ -46,6 +46,7 @@ class BoardServiceSettings:
     instance: str = "0"
     lateness_seconds: float = 120.0
     reconcile_seconds: float = 900.0
+    stall_seconds: float = 600.0
     keep_minutes: int = 60
     metrics_port: int = 9104
     http_port: int = 8090
@@ -57,11 +58,13 @@ class BoardServiceSettings:
         """`CALLSTREAM_BOARD_{FIELD}` (`common.settings`)."""
         return load(cls, env, "CALLSTREAM_BOARD_", {"instance": "CALLSTREAM_INSTANCE"})
 
-    def board(self) -> BoardSettings:
+    def board(self, partitions: Mapping[str, int]) -> BoardSettings:
         return BoardSettings(
             lateness_ms=int(self.lateness_seconds * 1000),
             reconcile_ms=int(self.reconcile_seconds * 1000),
             keep_minutes=self.keep_minutes,
+            stall_ms=int(self.stall_seconds * 1000),
+            partitions=partitions,
         )
 
     @property
@@ -83,11 +86,11 @@ class BoardTransform:
             "anomalies": topics.anomalies,
         }
 
-    def apply(self, topic: str, value: bytes) -> list[Output]:
+    def apply(self, topic: str, partition: int, value: bytes) -> list[Output]:
         try:
             if topic == self.topics.cdr:
-                return self.board.apply_cdr(_CDR.decode(value))
-            return self.board.apply_callstate(_CALLSTATE.decode(value))
+                return self.board.apply_cdr(_CDR.decode(value), partition)
+            return self.board.apply_callstate(_CALLSTATE.decode(value), partition)
         except msgspec.DecodeError as err:
             raise Rejected(f"not a {topic} record: {err}") from None
 
@@ -95,7 +98,7 @@ class BoardTransform:
         tenant = dict(record.headers).get(Header.TENANT, b"")
         return [
             Produced(self.where[which], key.encode(), value, [(Header.TENANT, tenant)])
-            for which, key, value in self.apply(record.topic, record.value or b"")
+            for which, key, value in self.apply(record.topic, record.partition, record.value or b"")
         ]
 
 
@@ -125,7 +128,7 @@ async def rebuild(
         key=lambda r: r.timestamp
     )  # as they came, near enough: results do not depend on it
     for record in records:
-        transform.apply(record.topic, record.value or b"")
+        transform.apply(record.topic, record.partition, record.value or b"")
     return len(records)
 
 
@@ -153,7 +156,8 @@ async def _read(
 def watch(board: Board, metrics: PipeMetrics) -> None:
     """What the board did with late CDRs, beside the pipe's own metrics."""
     metrics.gauge(
-        "callstream_board_late_calls", "CDRs that came after their minute was published (minutes kept)"
+        "callstream_board_late_calls",
+        "CDRs that came after their minute was published (minutes kept)",
     ).set_function(lambda: sum(m.flags.get("late", 0) for m in board.minutes.values()))
     metrics.gauge(
         "callstream_board_too_late_calls",
@@ -166,7 +170,12 @@ async def board_pipe(
     kafka: KafkaSettings, topics: Topics, settings: BoardServiceSettings
 ) -> AsyncIterator[tuple[TransactionalPipe, Board]]:
     """The board, its state rebuilt, and its pipe, started; closed on leaving."""
-    board = Board(settings.board())
+    inputs = {"callstate": topics.callstate, "cdr": topics.cdr}
+    found = await until_done(
+        lambda: partitions_of(kafka, inputs.values()), "listing partitions", retry_on=(KafkaError,)
+    )
+    partitions = {kind: sum(tp.topic == topic for tp in found) for kind, topic in inputs.items()}
+    board = Board(settings.board(partitions))
     transform = BoardTransform(topics, board)
     applied = await until_done(
         lambda: rebuild(kafka, topics, transform, settings.group_id, settings.horizon_ms),

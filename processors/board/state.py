@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
@@ -34,6 +34,8 @@ from common.records import (
 from processors.board.journal import Journal
 
 MINUTE_MS: Final = 60_000
+KINDS: Final = ("callstate", "cdr")
+OTHER: Final = {"callstate": "cdr", "cdr": "callstate"}
 STATES: Final = {"ring": "ringing", "answer": "talking", "hangup": "idle"}
 # Orders events of one instant (then the call's uuid does, so any arrival order agrees).
 PROGRESS: Final = {"ring": 0, "answer": 1, "hangup": 2}
@@ -52,6 +54,12 @@ class BoardSettings:
     lateness_ms: int = 120_000  # a minute is published this long after it ends
     reconcile_ms: int = 15 * MINUTE_MS  # a call's records must all be in by then
     keep_minutes: int = 60  # minutes kept for the page
+    # A partition or topic this far behind the newest record read (quiet, or stopped) no
+    # longer holds decisions back.
+    stall_ms: int = 600_000
+    # of each input topic ("callstate", "cdr"): until each of a topic's partitions has been
+    # read, how far the topic has come is not known
+    partitions: Mapping[str, int] = field(default_factory=lambda: {"callstate": 1, "cdr": 1})
 
 
 class CallFacts(msgspec.Struct, frozen=True, gc=False):
@@ -65,11 +73,15 @@ class CallFacts(msgspec.Struct, frozen=True, gc=False):
 
 
 class CallSeen(msgspec.Struct, frozen=True, gc=False):
-    """A call's records so far, until its reconciliation deadline."""
+    """A call's records so far, until its reconciliation deadlines."""
 
     last_ms: int
     callstate: bool
     cdr: bool
+    # When each topic ("callstate", "cdr") must have brought the call's records: the
+    # reconciliation time after its last record, or after where that topic was when the
+    # record came, if later (a call posted whole after it ended has old events).
+    due: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class Minute:
@@ -93,31 +105,36 @@ class Board:
         self.extensions: dict[tuple[str, str], ExtensionRecord] = {}
         self.minutes: dict[tuple[str, int], Minute] = {}
         self.calls: dict[tuple[str, str], CallSeen] = {}
-        self.highs: dict[tuple[str, str], int] = {}  # (tenant, "callstate" | "cdr"): newest
-        self.watermarks: dict[str, int] = {}
+        # ("callstate" | "cdr", partition): the newest event time read from it
+        self.highs: dict[tuple[str, int], int] = {}
+        self.watermarks: dict[str, int] = {}  # per tenant: where its minutes are closed from
         self.closed_until: dict[str, int] = {}  # per tenant: minutes before this are published
-        self.sends_callstate: dict[str, bool] = {}
+        self.tenants: dict[str, bool] = {}  # every tenant seen: does it send call states?
         self.dropped: dict[str, int] = {}  # per tenant: CDRs too late for any kept minute
-        # (deadline, tenant, uuid), a call once per change of deadline; stale ones skipped
-        self._due: list[tuple[int, str, str]] = []
+        # Per (tenant, topic a call may wait for): (deadline, uuid), pushed at each change
+        # of a call's deadline; stale entries are skipped when they come up.
+        self._due: dict[tuple[str, str], list[tuple[int, str]]] = {}
 
     # -- applying records ---------------------------------------------------------------
 
-    def apply_callstate(self, record: CallStateRecord) -> list[Output]:
+    def apply_callstate(self, record: CallStateRecord, partition: int = 0) -> list[Output]:
         at = record.started.epoch_ms if record.started else record.origin.received_at_ms
         out: list[Output] = []
         if not record.b_leg:
             out += self._extension(record, at)
-        self.journal.put(self.sends_callstate, record.tenant, True)
+        if not self.tenants.get(record.tenant):
+            self.journal.put(self.tenants, record.tenant, True)
         self._seen(record.tenant, record.uuid, at, callstate=True)
-        return out + list(self._advance(record.tenant, "callstate", at))
+        return out + list(self._advance("callstate", partition, at))
 
-    def apply_cdr(self, record: CdrRecord) -> list[Output]:
+    def apply_cdr(self, record: CdrRecord, partition: int = 0) -> list[Output]:
         when = record.ended or record.started
         at = when.epoch_ms if when else record.origin.received_at_ms
+        if record.tenant not in self.tenants:
+            self.journal.put(self.tenants, record.tenant, False)
         out = self._count(record, at)
         self._seen(record.tenant, record.uuid, at, cdr=True)
-        return out + list(self._advance(record.tenant, "cdr", at))
+        return out + list(self._advance("cdr", partition, at))
 
     def _extension(self, record: CallStateRecord, at: int) -> list[Output]:
         key = (record.tenant, record.extnumber)
@@ -179,40 +196,55 @@ class Board:
     ) -> None:
         key = (tenant, uuid)
         before = self.calls.get(key)
+        last = max(at, before.last_ms) if before else at
+        due, marks = {}, self._marks()
+        for kind in KINDS:
+            mark = self._mark(tenant, kind, marks)
+            due[kind] = max(last, mark or last) + self.settings.reconcile_ms
+            if before is None or before.due.get(kind) != due[kind]:
+                heapq.heappush(self._due.setdefault((tenant, kind), []), (due[kind], uuid))
         seen = CallSeen(
-            last_ms=max(at, before.last_ms) if before else at,
+            last_ms=last,
             callstate=callstate or (before is not None and before.callstate),
             cdr=cdr or (before is not None and before.cdr),
+            due=due,
         )
         self.journal.put(self.calls, key, seen)
-        if before is None or seen.last_ms != before.last_ms:
-            self._push_due((seen.last_ms + self.settings.reconcile_ms, tenant, uuid))
-
-    def _push_due(self, item: tuple[int, str, str]) -> None:
-        # The heap is not journalled: an entry a rolled-back batch pushed is found stale
-        # (or still valid) when it comes up, which is harmless either way.
-        heapq.heappush(self._due, item)
 
     # -- the watermark ------------------------------------------------------------------
 
-    def _advance(self, tenant: str, kind: str, at: int) -> Iterator[Output]:
-        if at > self.highs.get((tenant, kind), at - 1):
-            self.journal.put(self.highs, (tenant, kind), at)
-        mark = self._watermark(tenant)
-        if mark <= self.watermarks.get(tenant, mark - 1):
+    def _advance(self, kind: str, partition: int, at: int) -> Iterator[Output]:
+        if at <= self.highs.get((kind, partition), at - 1):
             return
-        self.journal.put(self.watermarks, tenant, mark)
-        yield from self._close_minutes(tenant, mark)
-        yield from self._reconcile(tenant, mark)
+        self.journal.put(self.highs, (kind, partition), at)
+        marks = self._marks()
+        for tenant in sorted(self.tenants):
+            mark = marks["cdr"]
+            if mark is not None and mark > self.watermarks.get(tenant, mark - 1):
+                self.journal.put(self.watermarks, tenant, mark)
+                yield from self._close_minutes(tenant, mark)
+            for waited in KINDS:
+                yield from self._reconcile(tenant, waited, marks)
 
-    def _watermark(self, tenant: str) -> int:
-        """The newest event time of the topic that is behind: the two topics are read
-        independently, and one read far ahead must not decide for calls whose other
-        records are still to come. A topic more than the reconciliation time behind
-        (a tenant that stopped sending call states) holds nothing back."""
-        highs = [t for (owner, _), t in self.highs.items() if owner == tenant]
-        behind, ahead = min(highs), max(highs)
-        return max(behind, ahead - self.settings.reconcile_ms)
+    def _marks(self) -> dict[str, int | None]:
+        """How far each topic's records have certainly come: the oldest of the newest
+        event times read from each of its partitions (partitions and topics are read at
+        their own pace; each decides only what depends on itself), but never more than
+        `stall_ms` behind the newest record read anywhere (a partition or topic gone quiet)."""
+        if not self.highs:
+            return dict.fromkeys(KINDS)
+        behind = max(self.highs.values()) - self.settings.stall_ms
+        marks: dict[str, int | None] = {}
+        for kind in KINDS:
+            own = [t for (k, _), t in self.highs.items() if k == kind]
+            read_all = len(own) >= self.settings.partitions[kind]
+            marks[kind] = max(min(own), behind) if read_all else behind
+        return marks
+
+    def _mark(self, tenant: str, kind: str, marks: dict[str, int | None]) -> int | None:
+        if kind == "callstate" and not self.tenants.get(tenant):
+            kind = "cdr"  # the tenant sends no call states: nothing to wait for
+        return marks[kind]
 
     def _close_minutes(self, tenant: str, mark: int) -> Iterator[Output]:
         last = minute_of(mark - self.settings.lateness_ms) - MINUTE_MS  # the newest closed
@@ -230,29 +262,41 @@ class Board:
         if last > start:
             self.journal.put(self.closed_until, tenant, last)
 
-    def _reconcile(self, tenant: str, mark: int) -> Iterator[Output]:
-        # Deadlines of other tenants are checked against their own watermark when due.
-        while self._due and self._due[0][0] <= self.watermarks.get(self._due[0][1], 0):
-            deadline, owner, uuid = heapq.heappop(self._due)
-            seen = self.calls.get((owner, uuid))
-            if seen is None or seen.last_ms + self.settings.reconcile_ms != deadline:
+    def _reconcile(
+        self, tenant: str, waited: str, marks: dict[str, int | None]
+    ) -> Iterator[Output]:
+        """The calls whose deadline the `waited` topic has passed: one still without a
+        record of that topic is an anomaly; a complete one is forgotten."""
+        heap, mark = self._due.get((tenant, waited)), self._mark(tenant, waited, marks)
+        while heap and mark is not None and heap[0][0] <= mark:
+            deadline, uuid = self.journal.heappop(heap)
+            seen = self.calls.get((tenant, uuid))
+            if seen is None or seen.due.get(waited) != deadline:
                 continue  # stale: the call moved on, or was settled already
-            self.journal.pop(self.calls, (owner, uuid))
-            kind = None
-            if seen.callstate and not seen.cdr:
-                kind, detail = "missing_cdr", "call-state events but no CDR"
-            elif seen.cdr and not seen.callstate and self.sends_callstate.get(owner):
-                kind, detail = "missing_callstate", "a CDR but no call-state event"
-            if kind is not None:
-                anomaly = AnomalyRecord(
-                    kind=kind,
-                    tenant=owner,
-                    uuid=uuid,
-                    last_event=utc(seen.last_ms),
-                    detected_at=utc(self.watermarks[owner]),
-                    detail=f"{detail} within {self.settings.reconcile_ms // 1000}s",
-                )
-                yield ("anomalies", f"{owner}/{uuid}", _ENCODE(anomaly))
+            missing = (
+                None if seen.callstate and seen.cdr else "cdr" if seen.callstate else "callstate"
+            )
+            if missing is not None and missing != waited:
+                continue  # the other topic decides this one
+            self.journal.pop(self.calls, (tenant, uuid))
+            if missing is None or (missing == "callstate" and not self.tenants.get(tenant)):
+                continue  # complete, or nothing to wait for
+            yield self._anomaly(tenant, uuid, waited, seen, mark)
+
+    def _anomaly(self, tenant: str, uuid: str, waited: str, seen: CallSeen, mark: int) -> Output:
+        kind = "missing_cdr" if waited == "cdr" else "missing_callstate"
+        detail = (
+            "call-state events but no CDR" if waited == "cdr" else "a CDR but no call-state event"
+        )
+        anomaly = AnomalyRecord(
+            kind=kind,
+            tenant=tenant,
+            uuid=uuid,
+            last_event=utc(seen.last_ms),
+            detected_at=utc(mark),
+            detail=f"{detail} within {self.settings.reconcile_ms // 1000}s",
+        )
+        return ("anomalies", f"{tenant}/{uuid}", _ENCODE(anomaly))
 
     # -- what is published --------------------------------------------------------------
 

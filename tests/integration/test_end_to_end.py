@@ -99,10 +99,16 @@ async def test_callbacks_become_records_and_recordings_end_to_end(
     await _every_record_fits_its_topics_schema(services, topics)
 
 
+BOARD_TOPICS = {Topics().extensions, Topics().metrics_minute, Topics().anomalies}
+
+
 async def _every_record_fits_its_topics_schema(services: Services, topics: Topics) -> None:
+    """The topics this pipeline writes (the board's are checked by its own test)."""
     schemas = topic_schemas()
     suffixed = dict(zip(Topics().all(), topics.all(), strict=True))
     for role, schema in schemas.items():
+        if role in BOARD_TOPICS:
+            continue
         validator = jsonschema.Draft202012Validator(schema)
         records = await read_topic(services.kafka, suffixed[role])
         assert records, role

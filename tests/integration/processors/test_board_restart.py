@@ -20,7 +20,9 @@ from tests.support.processes import start_service, stop_service
 from tests.support.services import Services
 
 LATENESS_S, RECONCILE_S = 30, 120
-SETTINGS = BoardSettings(lateness_ms=LATENESS_S * 1000, reconcile_ms=RECONCILE_S * 1000)
+SETTINGS = BoardSettings(
+    lateness_ms=LATENESS_S * 1000, reconcile_ms=RECONCILE_S * 1000, stall_ms=3_600_000
+)
 
 
 def table(records: list[Any]) -> dict[bytes, Any]:
@@ -44,6 +46,7 @@ async def test_a_restarted_board_ends_where_an_uninterrupted_one_would(
         "CALLSTREAM_BOARD_GROUP_ID": f"board-{suffix}",
         "CALLSTREAM_BOARD_LATENESS_SECONDS": str(LATENESS_S),
         "CALLSTREAM_BOARD_RECONCILE_SECONDS": str(RECONCILE_S),
+        "CALLSTREAM_BOARD_STALL_SECONDS": "3600",
         "CALLSTREAM_BOARD_HTTP_PORT": "0",
         "CALLSTREAM_INSTANCE": "restart",
     }
@@ -77,7 +80,8 @@ async def test_a_restarted_board_ends_where_an_uninterrupted_one_would(
     assert table(await read_topic(services.kafka, topics.metrics_minute)) == expected["metrics"]
     assert table(await read_topic(services.kafka, topics.extensions)) == expected["extensions"]
     anomalies = await read_topic(services.kafka, topics.anomalies)
-    assert sorted(r.key for r in anomalies) == sorted(expected["anomalies"]), "each once"
+    found = sorted(r.key for r in anomalies)
+    assert found == sorted(expected["anomalies"]), [r.value for r in anomalies]
 
 
 def _uninterrupted(waves: list[list[Any]]) -> dict[str, Any]:

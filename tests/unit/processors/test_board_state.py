@@ -4,6 +4,7 @@ nothing, calls missing a record reported, and a rolled-back batch leaving no tra
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import msgspec
@@ -197,32 +198,49 @@ def test_arrival_order_does_not_change_what_the_topics_end_with() -> None:
     assert sum(v["offered"] for v in finals[0].values() if "offered" in v) == 40
 
 
-def test_calls_missing_a_record_are_reported_after_the_reconciliation_time() -> None:
+def anomalies(outputs: list[Output]) -> set[tuple[str, str]]:
+    decoded = (msgspec.json.decode(v, type=AnomalyRecord) for v in of(outputs, "anomalies"))
+    return {(a.kind, a.uuid) for a in decoded}
+
+
+def test_calls_missing_a_record_are_reported_once_its_topic_has_passed_the_deadline() -> None:
     board = Board(SETTINGS)
     board.apply_callstate(event("ring", T0, uuid="no-cdr"))
     board.apply_callstate(event("hangup", T0 + 5000, uuid="no-cdr"))
     board.apply_cdr(cdr("no-callstate", T0 + 6000))
     board.apply_callstate(event("ring", T0 + 1000, uuid="whole", ext="e2"))
     board.apply_cdr(cdr("whole", T0 + 7000))
-    assert of(board.apply_cdr(cdr("x", T0 + 100_000)), "anomalies") == []
+    assert anomalies(board.apply_cdr(cdr("x", T0 + 100_000))) == set(), "not due yet"
+    # The call-state topic passes the deadlines first: it decides only what it lacks.
     out = board.apply_callstate(event("ring", T0 + 200_000, uuid="y", ext="e3"))
-    assert of(out, "anomalies") == [], "the CDRs are behind: they may still bring no-cdr's"
+    assert anomalies(out) == {("missing_callstate", "no-callstate")}
     out = board.apply_cdr(cdr("z", T0 + 200_000))
-    found = {
-        (a.kind, a.uuid)
-        for a in (msgspec.json.decode(v, type=AnomalyRecord) for v in of(out, "anomalies"))
-    }
-    assert found == {("missing_cdr", "no-cdr"), ("missing_callstate", "no-callstate")}
+    assert anomalies(out) == {("missing_cdr", "no-cdr")}
+    assert ("9024", "whole") not in board.calls, "a complete call is forgotten"
 
 
-def test_a_topic_far_behind_holds_the_watermark_back_for_the_reconciliation_time_only() -> None:
-    board = Board(SETTINGS)
-    board.apply_callstate(event("ring", T0))
-    board.apply_cdr(cdr("a", T0 + 10_000))
-    board.apply_cdr(cdr("b", T0 + 100_000))
-    assert board.watermarks["9024"] == T0, "call states may still come for a and b"
-    board.apply_cdr(cdr("c", T0 + 500_000))
-    assert board.watermarks["9024"] == T0 + 500_000 - SETTINGS.reconcile_ms
+def test_one_topic_read_far_ahead_raises_no_false_anomaly() -> None:
+    """Within `stall_ms`: further behind, a topic counts as stopped."""
+    board = Board(dataclasses.replace(SETTINGS, stall_ms=2 * 3_600_000))
+    calls = [f"c{i}" for i in range(20)]
+    found: set[tuple[str, str]] = set()
+    for i, uuid in enumerate(calls):  # every call state first, an hour of them
+        found |= anomalies(board.apply_callstate(event("ring", T0 + i * 180_000, uuid=uuid)))
+    for i, uuid in enumerate(calls):  # then every CDR
+        found |= anomalies(board.apply_cdr(cdr(uuid, T0 + i * 180_000 + 5000)))
+    assert found == set()
+
+
+def test_a_topic_that_stopped_holds_the_others_decisions_back_for_the_stall_time_only() -> None:
+    settings = BoardSettings(lateness_ms=30_000, reconcile_ms=120_000, stall_ms=600_000)
+    board = Board(settings)
+    board.apply_cdr(cdr("a", T0))
+    board.apply_callstate(event("ring", T0, uuid="a"))
+    board.apply_callstate(event("ring", T0 + 60_000, uuid="lost"))  # its CDR never comes
+    out = board.apply_callstate(event("ring", T0 + 700_000, uuid="b", ext="e2"))
+    assert anomalies(out) == set(), "the CDRs may be behind"
+    out = board.apply_callstate(event("ring", T0 + 800_000, uuid="c", ext="e3"))
+    assert anomalies(out) == {("missing_cdr", "lost")}, "ten minutes behind: stopped"
 
 
 def test_a_tenant_that_sends_no_call_state_has_no_missing_callstate() -> None:
