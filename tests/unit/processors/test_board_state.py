@@ -20,6 +20,7 @@ from common.records import (
     Origin,
 )
 from processors.board.state import MINUTE_MS, Board, BoardSettings, Output
+from tests.support.records import a_cdr
 
 T0 = 1_796_000_000_000 - 1_796_000_000_000 % MINUTE_MS  # a minute's start
 WHERE = Origin("e", "t", 0, "x", 0, 0)
@@ -66,35 +67,17 @@ def cdr(
     direction: str = "outbound",
     tenant: str = "9024",
 ) -> CdrRecord:
-    return CdrRecord(
+    return a_cdr(
         record_id=uuid,
         tenant=tenant,
         uuid=uuid,
-        cdr_id="1",
         direction=direction,
-        direction_raw="",
-        call_method=None,
         started=moment(ended - 1000 * (ring + talk)),
-        answered_at=None,
         ended=moment(ended),
         answered=answered,
         ring_seconds=ring,
         talk_seconds=talk if answered else 0,
         hangup_cause=Decoded(1, cause),
-        hangup_direction=None,
-        has_recording=False,
-        recording_file="",
-        extnumber="",
-        disnumber="",
-        destnumber="",
-        crmid="",
-        memberid="",
-        customuuid="",
-        chengshudu="",
-        userkey="",
-        downloadip="",
-        companycode=tenant,
-        origin=WHERE,
     )
 
 

@@ -13,12 +13,13 @@ import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from common.records import CdrRecord, Origin, RecordingRecord
+from common.records import CdrRecord, RecordingRecord
 from common.topics import Header, Topics
 from devkit.sim import sim_tenants
 from processors.recordings.archive import Archived, S3Archive
 from processors.recordings.fetch import UnsafeKeyError
 from processors.recordings.service import Recorder, RecordingsSettings, RetryState
+from tests.support.records import a_cdr
 from yunhu.api import RecordingNotReadyError
 
 TOPICS = Topics()
@@ -57,35 +58,13 @@ class FakeFetch:
 
 
 def cdr(tenant: str = "9024", recording: str = "20261129/9024/a.wav") -> CdrRecord:
-    return CdrRecord(
-        record_id="cdr:9024:u1:1",
+    return a_cdr(
         tenant=tenant,
-        uuid="u1",
-        cdr_id="1",
         direction="inbound",
-        direction_raw="1",
-        call_method=None,
-        started=None,
-        answered_at=None,
-        ended=None,
-        answered=True,
         ring_seconds=1,
         talk_seconds=3,
-        hangup_cause=None,
-        hangup_direction=None,
         has_recording=bool(recording),
         recording_file=recording,
-        extnumber="",
-        disnumber="",
-        destnumber="",
-        crmid="",
-        memberid="",
-        customuuid="",
-        chengshudu="",
-        userkey="",
-        downloadip="",
-        companycode=tenant,
-        origin=Origin("e", "t", 0, "raw", 0, 0),
     )
 
 
