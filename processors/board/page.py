@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Final
 
@@ -68,13 +68,14 @@ def page_app(board: Board, every: float = 1.0) -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def serving_page(board: Board, host: str, port: int) -> AsyncIterator[Callable[[], str]]:
-    """The page served until leaving; yields a function giving its URL."""
+async def serving_page(board: Board, host: str, port: int) -> AsyncIterator[str]:
+    """The page served until leaving; yields its URL (with the port bound, if 0 was asked)."""
     runner = web.AppRunner(page_app(board), access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    await web.TCPSite(runner, host, port).start()
+    bound = runner.addresses[0][1]
+    shown = "127.0.0.1" if host in {"0.0.0.0", ""} else host  # noqa: S104 - all interfaces
     try:
-        yield lambda: f"http://{'127.0.0.1' if host in {'0.0.0.0', ''} else host}:{port}/"  # noqa: S104
+        yield f"http://{shown}:{bound}/"
     finally:
         await runner.cleanup()

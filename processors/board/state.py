@@ -1,13 +1,16 @@
 """The board's state, by event time: extension states, the minutes' calls, and the calls
 still waiting for their other records.
 
-Every call-state record and CDR is applied by `Board.apply`, which returns what to
-publish. Results depend on event times only, not on the order records from different
-topics arrive in: an extension's state is its latest event (ties broken by how far a
-call has got), a minute holds each call once (by uuid), and a minute is published when
-the tenant's watermark (its latest event time) passes the minute's end plus the allowed
-lateness; a CDR for a minute already published republishes it, counted as late.
-Every change goes through a `Journal`, so a rolled-back batch leaves no trace.
+`Board.apply_callstate` and `Board.apply_cdr` take each record and return what to
+publish. Results depend on event times, not on the order records arrive in: an
+extension's state is its latest event (ties broken by how far the call got, then by
+uuid); a minute holds each call once (by uuid) and is published once `callstream.cdr`
+has come past its end plus the allowed lateness (a CDR for a minute already published
+republishes it, counted as late); a call missing a record is reported once the topic
+that should have brought it has come past the call's deadline. How far a topic has come
+is the oldest of the newest event times read from each of its partitions, bounded by
+the stall time. Every change goes through a `Journal`, so a rolled-back batch leaves no
+trace.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from processors.board.journal import Journal
 
 MINUTE_MS: Final = 60_000
 KINDS: Final = ("callstate", "cdr")
-OTHER: Final = {"callstate": "cdr", "cdr": "callstate"}
 STATES: Final = {"ring": "ringing", "answer": "talking", "hangup": "idle"}
 # Orders events of one instant (then the call's uuid does, so any arrival order agrees).
 PROGRESS: Final = {"ring": 0, "answer": 1, "hangup": 2}

@@ -1,0 +1,51 @@
+"""The board's page: one self-contained HTML file (nothing fetched from elsewhere), and a
+server-sent-events stream of snapshots of the board."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from processors.board.page import page_app, serving_page
+from processors.board.state import Board
+from tests.unit.processors.test_board_state import T0, cdr, event
+
+
+async def test_the_page_needs_nothing_from_the_internet() -> None:
+    async with TestClient(TestServer(page_app(Board()))) as client:
+        response = await client.get("/")
+        html = await response.text()
+    assert response.status == 200
+    assert response.content_type == "text/html"
+    assert re.findall(r"""(?:src|href)=["']?https?:""", html) == []
+    assert "new EventSource(" in html
+
+
+async def test_events_push_snapshots_of_the_board() -> None:
+    board = Board()
+    board.apply_callstate(event("ring", T0))
+    board.apply_cdr(cdr("a", T0 + 5000))
+    async with TestClient(TestServer(page_app(board, every=0.05))) as client:
+        response = await client.get("/events")
+        assert response.headers["Content-Type"] == "text/event-stream"
+        first = await response.content.readuntil(b"\n\n")
+        board.apply_callstate(event("answer", T0 + 2000))
+        states = []
+        for _ in range(20):  # a snapshot taken before the change may still be on its way
+            later = json.loads((await response.content.readuntil(b"\n\n"))[6:])
+            states.append(later["tenants"][0]["extensions"][0]["state"])
+            if states[-1] == "talking":
+                break
+    [tenant] = json.loads(first[6:])["tenants"]
+    assert tenant["tenant"] == "9024"
+    assert tenant["in_progress"] == 1
+    assert [e["state"] for e in tenant["extensions"]] == ["ringing"]
+    assert states[-1] == "talking", "pushed without a reload"
+
+
+async def test_the_url_names_the_port_bound() -> None:
+    async with serving_page(Board(), "127.0.0.1", 0) as url:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
+        assert not url.endswith(":0/")
