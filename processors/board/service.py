@@ -124,9 +124,8 @@ async def rebuild(
         stops = {tp: committed[tp].offset for tp in inputs}
         starts = {tp: found[tp].offset if found.get(tp) else stops[tp] for tp in inputs}
         records = await _read(consumer, starts, stops)
-    records.sort(
-        key=lambda r: r.timestamp
-    )  # as they came, near enough: results do not depend on it
+    # In the order they were written, near enough (the results do not depend on it).
+    records.sort(key=lambda r: r.timestamp)
     for record in records:
         transform.apply(record.topic, record.partition, record.value or b"")
     return len(records)
