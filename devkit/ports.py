@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 
 
@@ -17,3 +18,23 @@ def free_ports(count: int) -> list[int]:
 
 def free_port() -> int:
     return free_ports(1)[0]
+
+
+def free_seaweed_block(tries: int = 50) -> int:
+    """A port base for a private SeaweedFS whose ports are all free now: S3 at base+1,
+    its servers around base, and every gRPC twin 10000 above (all below 65536)."""
+    for _ in range(tries):
+        base = random.randint(20_000, 30_000)
+        offsets = (1, 80, 333, 646, 888)
+        if all(_bindable(base + o + twin) for o in offsets for twin in (0, 10_000)):
+            return base
+    raise OSError("no free block of ports for SeaweedFS")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
 import time
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from pathlib import Path
 from callstream.dev.stack import StackError, StackSettings
 from callstream.dev.stack import s3 as stack_s3
 from common.config import S3Settings
+from devkit.ports import free_seaweed_block
 
 
 @dataclass
@@ -39,7 +39,7 @@ class PrivateS3:
 
     def _start_on_free_block(self) -> None:
         for _ in range(5):
-            base = random.randint(20000, 40000)
+            base = free_seaweed_block()
             self.settings = StackSettings(
                 root=self.settings.root,
                 s3_port=base + 1,

@@ -4,11 +4,10 @@ enriched twice, the lake holds every raw record, and every service exits 0."""
 
 from __future__ import annotations
 
-import random
 import re
 from pathlib import Path
 
-from devkit.ports import free_ports
+from devkit.ports import free_ports, free_seaweed_block
 from tests.support.processes import run_callstream
 
 FAULTS = [
@@ -29,13 +28,14 @@ FAULTS = [
 
 
 def test_a_chaos_run_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
-    kafka_port, controller_port, s3_port = free_ports(3)
+    kafka_port, controller_port = free_ports(2)
+    seaweed = free_seaweed_block()
     env = {
         "CALLSTREAM_STACK_DIR": str(tmp_path / "stack"),
         "CALLSTREAM_STACK_KAFKA_PORT": str(kafka_port),
         "CALLSTREAM_STACK_CONTROLLER_PORT": str(controller_port),
-        "CALLSTREAM_STACK_S3_PORT": str(s3_port),
-        "CALLSTREAM_STACK_SEAWEED_PORT_BASE": str(random.randint(20_000, 40_000)),
+        "CALLSTREAM_STACK_S3_PORT": str(seaweed + 1),
+        "CALLSTREAM_STACK_SEAWEED_PORT_BASE": str(seaweed),
         "CALLSTREAM_RUN_DIR": str(tmp_path / "runs"),
     }
     args = ["--chaos", "--duration", "50", "--replicas", "2", "--workers", "2", "--settle", "300"]
