@@ -12,10 +12,10 @@ from typing import Any
 
 import msgspec
 
-from bench._stack import main_on_stack
 from bench.enrich import measure
 from common.config import KafkaSettings
 from common.topics import Topics
+from devkit.bench_cli import main_on_stack
 from devkit.enriched import enriched_records, publish_enriched
 from devkit.topics import create_topics, delete_topics
 from processors.board.service import BoardServiceSettings, board_pipe

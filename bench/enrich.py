@@ -14,10 +14,10 @@ from typing import Any
 
 import msgspec
 
-from bench._stack import main_on_stack
 from common.config import KafkaSettings
 from common.gc_tuning import settle_gc
 from common.topics import Topics
+from devkit.bench_cli import main_on_stack
 from devkit.raw import publish_raw, simulated_callbacks
 from devkit.topics import create_topics, delete_topics
 from processors.enrich.service import EnrichSettings, pipe

@@ -1,4 +1,4 @@
-"""The command line of the benchmarks that run pipes on the local stack."""
+"""The command line of the benchmarks that run pipes on the local stack (`bench/`)."""
 
 from __future__ import annotations
 
