@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,13 +91,18 @@ async def topic_reader(
 
 
 async def records_to_end(
-    consumer: AIOKafkaConsumer, tps: list[TopicPartition], max_records: int = 5000
+    consumer: AIOKafkaConsumer,
+    tps: list[TopicPartition],
+    max_records: int = 5000,
+    stops: Mapping[TopicPartition, int] | None = None,
 ) -> AsyncIterator[list[Any]]:
-    """Batches from the current positions up to the end offsets as they are now."""
-    ends = await consumer.end_offsets(tps)
+    """Batches from the current positions up to the end offsets as they are now, or up to
+    (not including) `stops`, when given."""
+    ends = stops if stops is not None else await consumer.end_offsets(tps)
     while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-        for records in (await consumer.getmany(timeout_ms=500, max_records=max_records)).values():
-            yield records
+        batches = await consumer.getmany(timeout_ms=500, max_records=max_records)
+        for tp, records in batches.items():
+            yield records if stops is None else [r for r in records if r.offset < stops[tp]]
 
 
 async def read_records(

@@ -17,11 +17,16 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from common.config import KafkaSettings
-from common.kafka import committed_reader, kafka_admin, partitions_of
+from common.kafka import (
+    committed_reader,
+    kafka_admin,
+    partitions_of,
+    read_records,
+    records_to_end,
+)
 from common.records import CallStateRecord, CdrRecord, ExtensionRecord
 from common.retry import until_done
 from common.settings import load
@@ -107,49 +112,33 @@ async def rebuild(
 ) -> int:
     """The state as the last commit left it; returns how many records were applied."""
     board = transform.board
+    for record in await read_records(kafka, [topics.extensions]):
+        if record.value is not None:  # a tombstone would be a deleted extension
+            state = _EXTENSION.decode(record.value)
+            board.extensions[state.tenant, state.extnumber] = state
+    async with kafka_admin(kafka) as admin:
+        committed = await admin.list_consumer_group_offsets(group)
+    stops = {
+        tp: m.offset for tp, m in committed.items() if tp.topic in {topics.callstate, topics.cdr}
+    }
+    if not stops:
+        return 0
+    records: list[Any] = []
     async with committed_reader(kafka) as consumer:
-        ext_tps = await partitions_of(kafka, [topics.extensions])
-        ends = await consumer.end_offsets(ext_tps)
-        for record in await _read(consumer, dict.fromkeys(ext_tps, 0), ends):
-            if record.value is not None:  # a tombstone would be a deleted extension
-                state = _EXTENSION.decode(record.value)
-                board.extensions[state.tenant, state.extnumber] = state
-        async with kafka_admin(kafka) as admin:
-            committed = await admin.list_consumer_group_offsets(group)
-        inputs = [tp for tp in committed if tp.topic in {topics.callstate, topics.cdr}]
-        if not inputs:
-            return 0
         since = int(time.time() * 1000) - horizon_ms
-        found = await consumer.offsets_for_times(dict.fromkeys(inputs, since))
-        stops = {tp: committed[tp].offset for tp in inputs}
-        starts = {tp: found[tp].offset if found.get(tp) else stops[tp] for tp in inputs}
-        records = await _read(consumer, starts, stops)
+        found = await consumer.offsets_for_times(dict.fromkeys(stops, since))
+        starts = {tp: found[tp].offset if found.get(tp) else stops[tp] for tp in stops}
+        todo = [tp for tp in stops if starts[tp] < stops[tp]]
+        consumer.assign(todo)
+        for tp in todo:
+            consumer.seek(tp, starts[tp])
+        async for batch in records_to_end(consumer, todo, stops=stops):
+            records += batch
     # In the order they were written, near enough (the results do not depend on it).
     records.sort(key=lambda r: r.timestamp)
     for record in records:
         transform.apply(record.topic, record.partition, record.value or b"")
     return len(records)
-
-
-async def _read(
-    consumer: AIOKafkaConsumer, starts: dict[TopicPartition, int], stops: dict[TopicPartition, int]
-) -> list[Any]:
-    """The records of each partition from its start to before its stop."""
-    todo = {tp for tp in starts if starts[tp] < stops[tp]}
-    if not todo:
-        return []
-    consumer.assign(list(todo))
-    for tp in todo:
-        consumer.seek(tp, starts[tp])
-    out = []
-    while todo:
-        batches = await consumer.getmany(*todo, timeout_ms=500, max_records=5000)
-        for tp, records in batches.items():
-            out += [r for r in records if r.offset < stops[tp]]
-        for tp in list(todo):
-            if await consumer.position(tp) >= stops[tp]:
-                todo.discard(tp)
-    return out
 
 
 def watch(board: Board, metrics: PipeMetrics) -> None:
