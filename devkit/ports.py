@@ -4,6 +4,9 @@ import contextlib
 import random
 import socket
 
+from callstream.dev.stack.process import port_free
+from callstream.dev.stack.settings import StackSettings
+
 
 def free_ports(count: int) -> list[int]:
     """`count` distinct free ports (all held open while choosing, so none repeats)."""
@@ -25,16 +28,8 @@ def free_seaweed_block(tries: int = 50) -> int:
     its servers around base, and every gRPC twin 10000 above (all below 65536)."""
     for _ in range(tries):
         base = random.randint(20_000, 30_000)
-        offsets = (1, 80, 333, 646, 888)
-        if all(_bindable(base + o + twin) for o in offsets for twin in (0, 10_000)):
+        stack = StackSettings(s3_port=base + 1, seaweed_port_base=base)
+        ports = [stack.s3_port, *stack.seaweed_ports.values()]
+        if all(port_free(port + twin) for port in ports for twin in (0, 10_000)):
             return base
     raise OSError("no free block of ports for SeaweedFS")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True

@@ -137,12 +137,12 @@ def require_free_ports(ports: Mapping[str, int], hint: str) -> None:
     invalid = [f"{name} port {port}" for name, port in ports.items() if not 0 < port < 65536]
     if invalid:
         raise StackError(f"{', '.join(invalid)} out of range (1-65535); {hint}")
-    taken = [f"{name} port {port}" for name, port in ports.items() if not _port_free(port)]
+    taken = [f"{name} port {port}" for name, port in ports.items() if not port_free(port)]
     if taken:
         raise StackError(f"{', '.join(taken)} already in use on 127.0.0.1; {hint}")
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
