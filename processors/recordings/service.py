@@ -15,10 +15,10 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import aiohttp
 import msgspec
@@ -129,18 +129,8 @@ class RetryState:
         ]
 
 
-class Fetch(Protocol):
-    async def __call__(
-        self,
-        cdr: CdrRecord,
-        tokens: TokenManager,
-        client: YunhuClient,
-        archive: S3Archive,
-        *,
-        policy: DownloadPolicy,
-        max_bytes: int,
-        prefix: str = "",
-    ) -> Archived: ...
+# `fetch_and_archive`, or a fake of it in unit tests.
+Fetch = Callable[..., Awaitable[Archived]]
 
 
 # What a failed fetch or upload raises; it is tried again unless its `retriable` is False.
