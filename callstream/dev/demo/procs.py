@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from callstream.dev.stack.process import last_lines
+
 
 @dataclass
 class Child:
@@ -28,14 +30,7 @@ class Child:
 
 def tail(child: Child, lines: int = 25) -> list[str]:
     """The last `lines` lines of `child`'s log (what a failed run's summary shows)."""
-    try:
-        with child.log.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 64 * 1024))
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
-        return []
-    return text.splitlines()[-lines:]
+    return last_lines(child.log, lines) or []
 
 
 def free_port(preferred: int = 0) -> int:

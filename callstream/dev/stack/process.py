@@ -101,11 +101,20 @@ class Managed:
         raise StackError(f"{what} did not answer within {timeout:.0f}s; see {logs}")
 
     def log_tail(self, lines: int = 25) -> str:
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        found = last_lines(self.log_file, lines)
+        return "(no log)" if found is None else "\n".join(found)
+
+
+def last_lines(path: Path, lines: int = 25) -> list[str] | None:
+    """The last `lines` lines of a log file (read from its last 64 KiB); None if unreadable."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    return text.splitlines()[-lines:]
 
 
 def _cmdline_has(pid: int, marker: str) -> bool:
