@@ -11,7 +11,6 @@ with `repr=False` are secrets: `describe` masks them.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
@@ -22,7 +21,6 @@ from common.config import ConfigError
 
 T = TypeVar("T")
 MASK = "***"
-_WHERE = re.compile(r"at `\$\.(\w+)`")
 
 
 def variable(field: str, prefix: str, names: Mapping[str, str]) -> str:
@@ -35,22 +33,21 @@ def load(
     """`cls` with every field whose variable is set read from `env`, the rest defaults."""
     names = names or {}
     hints = get_type_hints(cls)
-    raw: dict[str, Any] = {}
+    values: dict[str, Any] = {}
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        value = env.get(variable(field.name, prefix, names), "")
+        key = variable(field.name, prefix, names)
+        value: Any = env.get(key, "")
         if not value:
             continue
-        is_tuple = getattr(hints[field.name], "__origin__", None) is tuple
-        raw[field.name] = [v.strip() for v in value.split(",") if v.strip()] if is_tuple else value
-    try:
-        return msgspec.convert(raw, cls, strict=False, dec_hook=_decode)
-    except msgspec.ValidationError as err:
-        found = _WHERE.search(str(err))
-        if found is None:
-            raise ConfigError(f"{prefix}*: {err}") from None
-        name = variable(found.group(1), prefix, names)
-        problem = str(err).split(" - at ")[0]
-        raise ConfigError(f"{name}={env.get(name, '')!r}: {problem}") from None
+        if getattr(hints[field.name], "__origin__", None) is tuple:
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        try:  # one field at a time: a failure names its variable
+            values[field.name] = msgspec.convert(
+                value, hints[field.name], strict=False, dec_hook=_decode
+            )
+        except msgspec.ValidationError as err:
+            raise ConfigError(f"{key}={env[key]!r}: {err}") from None
+    return cls(**values)
 
 
 def _decode(kind: type, value: Any) -> Any:
