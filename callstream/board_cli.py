@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from callstream.command import Command, print_config_option
 from common.config import KafkaSettings
 from common.runner import Probes, Started, run_service
+from common.settings import overridden
 from common.topics import Topics
 from processors.board.page import serving_page
 from processors.board.service import BoardServiceSettings, board_pipe
@@ -38,10 +38,7 @@ class BoardConfig:
 
 def load(args: argparse.Namespace) -> BoardConfig:
     settings = BoardServiceSettings.from_env(os.environ)
-    overrides = {"http_port": args.http_port, "metrics_port": args.metrics_port}
-    settings = dataclasses.replace(
-        settings, **{k: v for k, v in overrides.items() if v is not None}
-    )
+    settings = overridden(settings, http_port=args.http_port, metrics_port=args.metrics_port)
     return BoardConfig(KafkaSettings.from_env(os.environ), Topics.from_env(os.environ), settings)
 
 

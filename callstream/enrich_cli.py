@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from callstream.command import Command, print_config_option
 from common.config import KafkaSettings
 from common.runner import Probes, Started, run_service
+from common.settings import overridden
 from common.topics import Topics
 from processors.enrich.service import EnrichSettings, pipe
 
@@ -34,10 +34,7 @@ class EnrichConfig:
 
 def load(args: argparse.Namespace) -> EnrichConfig:
     settings = EnrichSettings.from_env(os.environ)
-    overrides = {"instance": args.instance, "metrics_port": args.metrics_port}
-    settings = dataclasses.replace(
-        settings, **{k: v for k, v in overrides.items() if v is not None}
-    )
+    settings = overridden(settings, instance=args.instance, metrics_port=args.metrics_port)
     return EnrichConfig(KafkaSettings.from_env(os.environ), Topics.from_env(os.environ), settings)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from pathlib import Path
 from callstream.command import Command, print_config_option
 from common.config import KafkaSettings, tenants_setting
 from common.runner import Started, configured, run_service
+from common.settings import overridden
 from common.topics import Topics
 from ingest.server import receiver, supervise, worker_argv
 from ingest.settings import IngestSettings
@@ -46,10 +46,7 @@ class IngestConfig:
 
 def load(args: argparse.Namespace) -> IngestConfig:
     settings = IngestSettings.from_env(os.environ)
-    overrides = {"host": args.host, "port": args.port, "spool_dir": args.spool_dir}
-    settings = dataclasses.replace(
-        settings, **{k: v for k, v in overrides.items() if v is not None}
-    )
+    settings = overridden(settings, host=args.host, port=args.port, spool_dir=args.spool_dir)
     tenants = tenants_setting(args.tenants, os.environ)
     kafka, topics = KafkaSettings.from_env(os.environ), Topics.from_env(os.environ)
     return IngestConfig(settings, kafka, topics, tenants, args.worker_index or 0, args.workers)

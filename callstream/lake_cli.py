@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from callstream.command import Command, print_config_option
 from common.config import KafkaSettings, S3Settings
 from common.runner import Probes, Started, run_service
 from common.s3 import make_client
+from common.settings import overridden
 from common.topics import Topics
 from processors.lake.service import LakeSettings, Put, lake_service
 
@@ -35,8 +35,7 @@ class LakeConfig:
 
 def load(args: argparse.Namespace) -> LakeConfig:
     settings = LakeSettings.from_env(os.environ)
-    if args.metrics_port is not None:
-        settings = dataclasses.replace(settings, metrics_port=args.metrics_port)
+    settings = overridden(settings, metrics_port=args.metrics_port)
     kafka, s3 = KafkaSettings.from_env(os.environ), S3Settings.from_env(os.environ)
     return LakeConfig(kafka, s3, Topics.from_env(os.environ), settings)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from callstream.command import Command, print_config_option
 from common.config import KafkaSettings, S3Settings, tenants_setting
 from common.runner import Probes, Started, run_service
 from common.s3 import make_client
+from common.settings import overridden
 from common.topics import Topics
 from processors.recordings.archive import S3Archive
 from processors.recordings.service import RecordingsSettings, recordings_service
@@ -40,8 +40,7 @@ class RecordingsConfig:
 
 def load(args: argparse.Namespace) -> RecordingsConfig:
     settings = RecordingsSettings.from_env(os.environ)
-    if args.metrics_port is not None:
-        settings = dataclasses.replace(settings, metrics_port=args.metrics_port)
+    settings = overridden(settings, metrics_port=args.metrics_port)
     tenants = tenants_setting(args.tenants, os.environ)
     kafka, s3 = KafkaSettings.from_env(os.environ), S3Settings.from_env(os.environ)
     return RecordingsConfig(kafka, s3, Topics.from_env(os.environ), tenants, settings)

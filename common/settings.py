@@ -20,6 +20,7 @@ import msgspec
 from common.config import ConfigError
 
 T = TypeVar("T")
+S = TypeVar("S")
 MASK = "***"
 
 
@@ -68,3 +69,9 @@ def describe(*settings: object) -> dict[str, dict[str, Any]]:
             fields[field.name] = msgspec.to_builtins(value, enc_hook=str)
         out[type(item).__name__] = fields
     return out
+
+
+def overridden(settings: S, **values: Any) -> S:
+    """`settings` with the command-line values given (those not None) in place."""
+    chosen = {name: value for name, value in values.items() if value is not None}
+    return dataclasses.replace(settings, **chosen)  # type: ignore[type-var]
