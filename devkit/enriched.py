@@ -8,10 +8,9 @@ from typing import Any
 import msgspec
 
 from common.config import KafkaSettings
-from common.kafka import durable_producer
 from common.records import CallStateRecord, CdrRecord
 from common.topics import Header, Topics
-from devkit.raw import TZ, simulated_callbacks
+from devkit.raw import TZ, publish, simulated_callbacks
 from processors.enrich.transform import enrich, origin
 
 Enriched = CallStateRecord | CdrRecord
@@ -41,19 +40,15 @@ def _shifted(record: Enriched, by_ms: int) -> Any:
 
 
 async def publish_enriched(kafka: KafkaSettings, topics: Topics, records: list[Enriched]) -> None:
-    producer = durable_producer(kafka)
-    await producer.start()
-    try:
-        futures = [
-            await producer.send(
+    await publish(
+        kafka,
+        [
+            (
                 topics.cdr if isinstance(record, CdrRecord) else topics.callstate,
+                record.uuid.encode(),
                 msgspec.json.encode(record),
-                key=record.uuid.encode(),
-                headers=[(Header.TENANT, record.tenant.encode())],
+                [(Header.TENANT, record.tenant.encode())],
             )
             for record in records
-        ]
-        for future in futures:
-            await future
-    finally:
-        await producer.stop()
+        ],
+    )

@@ -37,20 +37,32 @@ def simulated_callbacks(calls: int, seed: int) -> list[Callback]:
     return out
 
 
-async def publish_raw(kafka: KafkaSettings, topics: Topics, items: list[Callback]) -> None:
+Message = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers
+
+
+async def publish(kafka: KafkaSettings, messages: list[Message]) -> None:
+    """Every message sent, then every acknowledgement awaited."""
     producer = durable_producer(kafka)
     await producer.start()
     try:
         futures = [
-            await producer.send(
-                topics.raw(c.kind), c.body, key=c.uuid.encode(), headers=raw_headers(c, f"ev-{i}")
-            )
-            for i, c in enumerate(items)
+            await producer.send(topic, value, key=key, headers=headers)
+            for topic, key, value, headers in messages
         ]
         for future in futures:
             await future
     finally:
         await producer.stop()
+
+
+async def publish_raw(kafka: KafkaSettings, topics: Topics, items: list[Callback]) -> None:
+    await publish(
+        kafka,
+        [
+            (topics.raw(c.kind), c.uuid.encode(), c.body, raw_headers(c, f"ev-{i}"))
+            for i, c in enumerate(items)
+        ],
+    )
 
 
 async def publish_until(
