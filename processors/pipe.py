@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from common.config import KafkaSettings
 from common.retry import until_done
-from processors.consumer import RdConsumer, consumer_config
+from processors.consumer import RdConsumer, Rebalance, consumer_config
 from processors.runtime import BatchHooks, RevokeAfterBatch, TransactionalPipe, Transform
 from processors.transactions import RdTransactions, TransactionFailed, producer_config
 
@@ -28,9 +28,13 @@ class PipeSpec:
 
 @contextlib.asynccontextmanager
 async def transactional_pipe(
-    kafka: KafkaSettings, spec: PipeSpec, transform: Transform, hooks: BatchHooks | None
+    kafka: KafkaSettings,
+    spec: PipeSpec,
+    transform: Transform,
+    hooks: BatchHooks | None,
+    on_assigned: Rebalance | None = None,
 ) -> AsyncIterator[TransactionalPipe]:
-    listener = RevokeAfterBatch(asyncio.Lock())
+    listener = RevokeAfterBatch(asyncio.Lock(), on_assigned)
     consumer = RdConsumer(
         consumer_config(kafka, spec.group_id, spec.session_timeout_ms),
         on_revoked=listener.on_partitions_revoked,

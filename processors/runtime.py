@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer
@@ -30,7 +30,7 @@ from aiokafka.errors import IllegalStateError
 from common.metrics import ServiceMetrics
 from common.retry import Backoff
 from common.topics import dead_letter_headers
-from processors.consumer import Record, TopicPartition
+from processors.consumer import Rebalance, Record, TopicPartition
 from processors.transactions import Output
 
 log = logging.getLogger(__name__)
@@ -105,17 +105,25 @@ class RevokeAfterBatch:
     """Rebalance listener: partitions are given up only between transactions, and a batch
     transformed before the revocation is never committed (its records are read again)."""
 
-    def __init__(self, lock: asyncio.Lock) -> None:
+    def __init__(self, lock: asyncio.Lock, on_assigned: Rebalance | None = None) -> None:
         self.lock = lock
         self.generation = 0
+        self._on_assigned = on_assigned  # e.g. loading per-partition state
+        # What the group gave us last; read this rather than call the consumer, which
+        # blocks while librdkafka runs a rebalance callback.
+        self.assigned: frozenset[TopicPartition] = frozenset()
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self.lock:  # let the transaction in flight commit (or abort) first
             self.generation += 1
+            self.assigned = self.assigned.difference(revoked)
             log.info("partitions revoked", extra={"partitions": [str(tp) for tp in revoked]})
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"partitions": [str(tp) for tp in assigned]})
+        if self._on_assigned is not None:
+            await self._on_assigned(assigned)
+        self.assigned = frozenset(assigned)
 
 
 Batch = dict[TopicPartition, list[Record]]
@@ -133,10 +141,29 @@ class InFlight:
     task: asyncio.Task[None]
 
 
+@dataclass
+class Pending:
+    """Batches transformed while a transaction was with the broker: the next transaction."""
+
+    generation: int  # the rebalance generation when its first records were read
+    batch: Batch = field(default_factory=dict)
+    outputs: list[Output] = field(default_factory=list)
+    records: int = 0
+
+    def add(self, batch: Batch, outputs: list[Output]) -> None:
+        for tp, records in batch.items():
+            self.batch.setdefault(tp, []).extend(records)
+            self.records += len(records)
+        self.outputs.extend(outputs)
+
+
 class TransactionalPipe:
-    """Transforms batch N+1 while batch N's transaction is with the broker: the
-    transform's CPU overlaps the transaction's round trips. Transactions still run one
-    at a time, in order, so the output keeps each key's order."""
+    """Transforms what comes next while a transaction is with the broker: the transform's
+    CPU overlaps the transaction's round trips, and what was transformed meanwhile (up to
+    `max_transaction` records) is the next transaction. So a transaction is as big as
+    the backlog allows: small when records trickle in (low latency), large when there is
+    a backlog (fewer round trips per record). Transactions still run one at a time, in
+    order, so the output keeps each key's order."""
 
     def __init__(
         self,
@@ -150,6 +177,7 @@ class TransactionalPipe:
         hooks: BatchHooks | None = None,
         metrics: PipeMetrics | None = None,
         max_records: int = 500,
+        max_transaction: int = 5000,
     ) -> None:
         self.consumer = consumer
         self.transactions = transactions
@@ -159,37 +187,57 @@ class TransactionalPipe:
         self.hooks = hooks
         self.metrics = metrics or PipeMetrics()
         self.max_records = max_records
+        self.max_transaction = max_transaction
         self.listener = listener
         self.lock = listener.lock
         self._backoff = Backoff(first=0.2, most=10.0)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop` is set; returns once the last batch begun is committed (or not)."""
+        """Until `stop` is set; returns once the last batch read is committed (or not)."""
         in_flight: InFlight | None = None
+        pending: Pending | None = None
         while not stop.is_set():
             # While a transaction runs, take only what is already fetched.
             wait_ms = 0 if in_flight is not None else 500
             batch = await self.consumer.getmany(timeout_ms=wait_ms, max_records=self.max_records)
-            if not batch:
-                if in_flight is not None:
-                    await self._settle(in_flight)
-                    in_flight = None
+            if batch:
+                pending = pending or self._pending()
+                pending.add(batch, await self._transform(batch))
+                if self._keep_reading(in_flight, pending):
+                    continue
+            elif in_flight is None:
                 self._export_lag()
                 continue
-            generation = self.listener.generation
-            outputs = await self._transform(batch)
-            if in_flight is not None and not await self._settle(in_flight, also=batch):
-                in_flight = None
+            if in_flight is not None and not await self._settle(in_flight, pending):
+                in_flight = pending = None
                 continue
-            task = asyncio.create_task(self._transaction(outputs, batch, generation))
-            in_flight = InFlight(batch, task)
+            in_flight = self._send(pending) if pending is not None else None
+            pending = None
             await asyncio.sleep(0)  # the transaction starts (and sends) before the next transform
+        if pending is not None and (in_flight is None or await self._settle(in_flight, pending)):
+            in_flight = self._send(pending)
         if in_flight is not None:
             await self._settle(in_flight)
 
-    async def _transform(self, batch: Batch) -> list[Output]:
+    def _pending(self) -> Pending:
         if self.hooks is not None:
             self.hooks.started()
+        return Pending(self.listener.generation)
+
+    def _keep_reading(self, in_flight: InFlight | None, pending: Pending) -> bool:
+        """Transform more into `pending` rather than wait: the transaction in flight is
+        still with the broker and `pending` has room."""
+        if in_flight is None or in_flight.task.done():
+            return False
+        return pending.records < self.max_transaction
+
+    def _send(self, pending: Pending) -> InFlight:
+        task = asyncio.create_task(
+            self._transaction(pending.outputs, pending.batch, pending.generation)
+        )
+        return InFlight(pending.batch, task)
+
+    async def _transform(self, batch: Batch) -> list[Output]:
         outputs: list[Output] = []
         done = 0
         for records in batch.values():
@@ -205,7 +253,7 @@ class TransactionalPipe:
                     await asyncio.sleep(0)
         return outputs
 
-    async def _settle(self, in_flight: InFlight, also: Batch | None = None) -> bool:
+    async def _settle(self, in_flight: InFlight, also: Pending | None = None) -> bool:
         """Waits for `in_flight`'s transaction. If it failed, every batch not committed
         (it, and `also` if given) is dropped and its partitions rewound; then False."""
         try:
@@ -213,7 +261,7 @@ class TransactionalPipe:
         except Exception as err:
             if self.hooks is not None:
                 self.hooks.aborted()
-            self._rewind([in_flight.batch] if also is None else [also, in_flight.batch])
+            self._rewind([in_flight.batch] if also is None else [also.batch, in_flight.batch])
             if isinstance(err, Stale):
                 return False
             self.metrics.aborts.inc()

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 from zoneinfo import ZoneInfo
 
 import msgspec
-from aiokafka.errors import KafkaError
 
 from common.config import KafkaSettings
-from common.kafka import records_to_end, topic_reader
 from common.records import SCHEMA_VERSION, CdrRecord
-from common.retry import until_done
 from common.settings import load
 from common.topics import Header, Topics
 from processors.consumer import Record
 from processors.enrich.dedupe import Deduper
+from processors.enrich.recent import RecentIds
 from processors.enrich.transform import EnrichError, enrich, origin
 from processors.pipe import PipeSpec, transactional_pipe
 from processors.runtime import Rejected, TransactionalPipe
@@ -39,6 +36,7 @@ ENRICH_NAMES: Final = {
     "instance": "CALLSTREAM_INSTANCE",
     "source_tz": "CALLSTREAM_SOURCE_TZ",
     "dedupe_window_hours": "CALLSTREAM_ENRICH_DEDUPE_HOURS",
+    "dedupe_per_partition": "CALLSTREAM_ENRICH_DEDUPE_PER_PARTITION",
 }
 
 
@@ -48,7 +46,7 @@ class EnrichSettings:
     instance: str = "0"  # stable per replica: a restarted replica fences its predecessor
     source_tz: str = "Asia/Shanghai"
     dedupe_window_hours: float = 24.0
-    dedupe_capacity: int = 1_000_000
+    dedupe_per_partition: int = 100_000  # record ids remembered per input partition
     metrics_port: int = 9101
     session_timeout_ms: int = 45_000
 
@@ -78,7 +76,7 @@ class Enricher:
             enriched = enrich(kind, record.value or b"", headers, where, self.tz)
         except EnrichError as err:
             raise Rejected(str(err)) from None
-        if not self.deduper.admit(enriched.record_id):
+        if not self.deduper.admit((record.topic, record.partition), enriched.record_id):
             return []
         topic = self.topics.cdr if isinstance(enriched, CdrRecord) else self.topics.callstate
         out_headers = [
@@ -89,41 +87,14 @@ class Enricher:
         return [Output(topic, enriched.uuid.encode(), _ENCODER.encode(enriched), out_headers)]
 
 
-async def warm_up(kafka: KafkaSettings, topics: list[str], deduper: Deduper, hours: float) -> int:
-    """Remember the record ids published in the last `hours` (survives restarts)."""
-    seen = 0
-    async with topic_reader(kafka, topics) as (consumer, tps):
-        if not tps:
-            return 0
-        since = int((time.time() - hours * 3600) * 1000)
-        starts = await consumer.offsets_for_times(dict.fromkeys(tps, since))
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            found = starts.get(tp)
-            consumer.seek(tp, found.offset if found is not None else ends[tp])
-        async for records in records_to_end(consumer, tps):
-            for record in records:
-                record_id = dict(record.headers).get(Header.RECORD_ID)
-                if record_id:
-                    deduper.remember(record_id.decode())
-                    seen += 1
-    return seen
-
-
 @contextlib.asynccontextmanager
 async def pipe(
     kafka: KafkaSettings, topics: Topics, settings: EnrichSettings
 ) -> AsyncIterator[TransactionalPipe]:
     """Build, start and (after the caller is done) close the enrich pipe."""
-    deduper = Deduper(settings.dedupe_capacity)
-    remembered = await until_done(
-        lambda: warm_up(
-            kafka, [topics.callstate, topics.cdr], deduper, settings.dedupe_window_hours
-        ),
-        "reading back the recent record ids",
-        retry_on=(KafkaError,),
-    )
-    log.info("dedupe warm", extra={"record_ids": remembered})
+    deduper = Deduper(settings.dedupe_per_partition)
+    outputs = {topics.callstate_raw: topics.callstate, topics.cdr_raw: topics.cdr}
+    recent = RecentIds(kafka, outputs, deduper, settings.dedupe_window_hours)
 
     spec = PipeSpec(
         service=SERVICE,
@@ -134,5 +105,5 @@ async def pipe(
         session_timeout_ms=settings.session_timeout_ms,
     )
     enricher = Enricher(topics, ZoneInfo(settings.source_tz), deduper)
-    async with transactional_pipe(kafka, spec, enricher, deduper) as runner:
+    async with transactional_pipe(kafka, spec, enricher, deduper, recent.on_assigned) as runner:
         yield runner

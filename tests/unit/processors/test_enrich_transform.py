@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from common.records import CallStateRecord, CdrRecord, Origin
-from processors.enrich.dedupe import Deduper
 from processors.enrich.transform import EnrichError, enrich, platform_time
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -68,17 +67,3 @@ def test_times_are_read_in_the_configured_zone() -> None:
 def test_undecodable_bodies_raise() -> None:
     with pytest.raises(EnrichError, match="invalid_json"):
         enrich("cdr", b"{", {}, WHERE, TZ)
-
-
-def test_the_deduper_admits_once_and_forgets_rolled_back_batches() -> None:
-    dedupe = Deduper(capacity=3)
-    assert dedupe.admit("a")
-    assert not dedupe.admit("a"), "twice in one batch"
-    dedupe.aborted()
-    assert dedupe.admit("a"), "a rolled-back batch did not publish it"
-    dedupe.committed()
-    assert not dedupe.admit("a")
-    for key in "bcd":
-        dedupe.remember(key)
-    assert len(dedupe) == 3, "bounded"
-    assert dedupe.admit("a"), "the oldest id was evicted"

@@ -79,7 +79,7 @@ def pipe(
 
     def transform(record: Record) -> list[Output]:
         on_record(record)
-        if hooks is not None and not hooks.admit((record.value or b"").decode()):
+        if hooks is not None and not hooks.admit(TP0, (record.value or b"").decode()):
             return []
         return [Output("out", record.key, record.value or b"")]
 
@@ -113,6 +113,43 @@ async def test_the_next_batch_is_transformed_while_the_transaction_runs() -> Non
     assert consumer.seeks == []
 
 
+async def test_what_is_read_while_a_transaction_runs_is_the_next_transaction() -> None:
+    third_transformed = asyncio.Event()
+    transactions = FakeTransactions(gates={0: third_transformed})
+
+    def on_record(record: Record) -> None:
+        if record.offset == 3:
+            third_transformed.set()
+
+    batches = [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2)}, {TP0: records(TP0, 3)}]
+    runner, consumer = pipe(batches, transactions, on_record)
+    await asyncio.wait_for(runner.run(consumer.stop), 5)
+    assert transactions.committed == [([b"0", b"1"], {TP0: 2}), ([b"2", b"3"], {TP0: 4})]
+
+
+async def test_a_transaction_takes_at_most_max_transaction_records() -> None:
+    # Transaction n is with the broker until record `after[n]` is transformed.
+    after = {0: 2, 1: 4, 2: 5}
+    gates = {n: asyncio.Event() for n in after}
+    transactions = FakeTransactions(gates=gates)
+
+    def on_record(record: Record) -> None:
+        for n, offset in after.items():
+            if record.offset == offset:
+                gates[n].set()
+
+    batches = [{TP0: records(TP0, o)} for o in range(6)]
+    runner, consumer = pipe(batches, transactions, on_record)
+    runner.max_transaction = 2
+    await asyncio.wait_for(runner.run(consumer.stop), 5)
+    assert [values for values, _ in transactions.committed] == [
+        [b"0"],
+        [b"1", b"2"],
+        [b"3", b"4"],
+        [b"5"],
+    ]
+
+
 async def test_a_failed_transaction_drops_the_batch_transformed_meanwhile() -> None:
     second_transformed = asyncio.Event()
     transactions = FakeTransactions(gates={0: second_transformed}, fail={0})
@@ -129,7 +166,7 @@ async def test_a_failed_transaction_drops_the_batch_transformed_meanwhile() -> N
     # Every partition back to its first record not committed: tp0 to batch 1's first.
     assert dict(consumer.seeks) == {TP0: 0, TP1: 7}
     assert consumer.seeks[-1] == (TP0, 0)
-    assert all(deduper.admit(v) for v in ["0", "1", "2", "7"]), "nothing counts as published"
+    assert all(deduper.admit(TP0, v) for v in ["0", "1", "2", "7"]), "nothing counts as published"
 
 
 async def test_a_batch_read_before_a_revocation_is_not_committed() -> None:
@@ -153,21 +190,21 @@ async def test_a_batch_read_before_a_revocation_is_not_committed() -> None:
     await asyncio.wait_for(asyncio.gather(running, revoking), 5)
     assert transactions.committed == [([b"0", b"1"], {TP0: 2})]
     assert consumer.seeks == [(TP0, 2)]
-    assert not deduper.admit("1"), "batch 1 committed"
-    assert deduper.admit("2"), "batch 2 did not"
+    assert not deduper.admit(TP0, "1"), "batch 1 committed"
+    assert deduper.admit(TP0, "2"), "batch 2 did not"
 
 
 def test_the_deduper_commits_batches_in_order() -> None:
     deduper = Deduper()
     deduper.started()
-    assert deduper.admit("a")
+    assert deduper.admit(TP0, "a")
     deduper.started()
-    assert deduper.admit("b")
-    assert not deduper.admit("a"), "pending in an earlier batch"
+    assert deduper.admit(TP0, "b")
+    assert not deduper.admit(TP0, "a"), "pending in an earlier batch"
     deduper.committed()  # the oldest: a
     deduper.aborted()  # b's batch
-    assert not deduper.admit("a")
-    assert deduper.admit("b")
+    assert not deduper.admit(TP0, "a")
+    assert deduper.admit(TP0, "b")
 
 
 async def test_a_failed_transaction_renews_the_producer_and_the_batch_is_read_again() -> None:
