@@ -4,7 +4,9 @@ Prints records/s for each, the ratio, and records/s per core (records per CPU se
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import resource
 import statistics
 import sys
@@ -14,10 +16,12 @@ from typing import Any
 
 import msgspec
 
+from bench.outputs import committed_outputs, differences
+from bench.peers.quix import QuixPeer, quix_peers
+from callstream.dev.stack import Stack, StackSettings
 from common.config import KafkaSettings
 from common.gc_tuning import settle_gc
 from common.topics import Topics
-from devkit.bench_cli import main_on_stack
 from devkit.raw import publish_raw, simulated_callbacks
 from devkit.topics import create_topics, delete_topics
 from processors.enrich.service import EnrichSettings, pipe
@@ -78,7 +82,7 @@ async def _fresh_outputs(kafka: KafkaSettings, raw: Topics, created: list[str]) 
 
 
 async def _round(
-    kafka: KafkaSettings, raw: Topics, total: int, created: list[str]
+    kafka: KafkaSettings, raw: Topics, total: int, created: list[str], peers: list[QuixPeer]
 ) -> dict[str, tuple[float, float]]:
     out: dict[str, tuple[float, float]] = {}
     topics = await _fresh_outputs(kafka, raw, created)
@@ -91,30 +95,65 @@ async def _round(
     topics = await _fresh_outputs(kafka, raw, created)
     async with pipe(kafka, topics, settings) as runner:
         out["enrich"] = await measure(runner, total)
+    for peer in peers:
+        suffix = await _fresh_suffix(kafka, created)
+        out[peer.name] = await asyncio.to_thread(peer.measure, _suffix(raw), suffix, total)
+        _check_identical(kafka, topics, Topics.with_suffix(suffix), peer.name)
     return out
 
 
-async def run(kafka: KafkaSettings, calls: int, rounds: int) -> str:
+async def _fresh_suffix(kafka: KafkaSettings, created: list[str]) -> str:
+    suffix = f"bench-{uuid.uuid4().hex[:8]}"
+    topics = Topics.with_suffix(suffix)
+    await create_topics(kafka, topics, partitions=6)
+    created.extend(topics.all())
+    return suffix
+
+
+def _suffix(topics: Topics) -> str:
+    return topics.cdr_raw.rsplit(".", 1)[1]
+
+
+IDENTICAL: dict[str, int] = {}  # peer → records found identical to enrich's, over the run
+
+
+def _check_identical(kafka: KafkaSettings, ours: Topics, theirs: Topics, name: str) -> None:
+    """Partition, key, value and headers of every committed record, in order."""
+    mine = committed_outputs(kafka, [ours.callstate, ours.cdr, ours.deadletter], 6)
+    peer = committed_outputs(kafka, [theirs.callstate, theirs.cdr, theirs.deadletter], 6)
+    diff = differences(mine, peer)
+    if diff:
+        raise RuntimeError(f"{name} wrote other records than enrich: {diff}")
+    IDENTICAL[name] = IDENTICAL.get(name, 0) + sum(len(v) for v in mine.values())
+
+
+async def run(kafka: KafkaSettings, calls: int, rounds: int, peers: list[QuixPeer]) -> str:
     topics = Topics.with_suffix(f"bench-{uuid.uuid4().hex[:8]}")
     await create_topics(kafka, topics, partitions=6)
     created = list(topics.all())  # deleted at the end: a broker piling up topics slows down
     try:
-        return await _rounds(kafka, topics, calls, rounds, created)
+        return await _rounds(kafka, topics, calls, rounds, created=created, peers=peers)
     finally:
         await delete_topics(kafka, created)
 
 
 async def _rounds(
-    kafka: KafkaSettings, topics: Topics, calls: int, rounds: int, created: list[str]
+    kafka: KafkaSettings,
+    topics: Topics,
+    calls: int,
+    rounds: int,
+    *,
+    created: list[str],
+    peers: list[QuixPeer],
 ) -> str:
     items = simulated_callbacks(calls, seed=1)
     await publish_raw(kafka, topics, items)
     total = len(items)
-    results: dict[str, list[tuple[float, float]]] = {"raw pipe": [], "enrich": []}
+    results: dict[str, list[tuple[float, float]]] = {}
     for index in range(rounds):
-        got = await _round(kafka, topics, total, created)
+        got = await _round(kafka, topics, total, created, peers)
         for name, value in got.items():
-            results[name].append(value)
+            results.setdefault(name, []).append(value)
         ratio = got["raw pipe"][0] / got["enrich"][0]
         print(
             f"round {index + 1}: "
@@ -131,7 +170,8 @@ async def _rounds(
         cpu = statistics.median(c for _, c in values)
         rate[name] = total / wall
         lines.append(
-            f"{name:9} {total / wall:9,.0f} records/s   {total / cpu:9,.0f} records per CPU second"
+            f"{name:15} {total / wall:9,.0f} records/s   {total / cpu:9,.0f} records per CPU "
+            f"second   {cpu / total * 1e6:5.1f} us CPU per record"
         )
     ratios = [r / e for (r, _), (e, _) in zip(results["raw pipe"], results["enrich"], strict=True)]
     lines.append(
@@ -140,18 +180,43 @@ async def _rounds(
         "of the median rates (target >= 0.8x)"
     )
     # When both pipes are bound by their own CPU, their throughput ratio tends to this.
-    cpu_ratios = [
-        r / e for (_, r), (_, e) in zip(results["raw pipe"], results["enrich"], strict=True)
-    ]
     lines.append(
-        f"raw pipe CPU per record / enrich CPU per record: {statistics.median(cpu_ratios):.2f}x "
-        f"median of the rounds (range {min(cpu_ratios):.2f}-{max(cpu_ratios):.2f})"
+        "raw pipe CPU per record / enrich CPU per record: "
+        + _paired(results["raw pipe"], results["enrich"], cpu=True)
     )
+    for peer in peers:
+        theirs = results[peer.name]
+        lines.append(
+            f"enrich vs {peer.name}: records/s {_paired(theirs, results['enrich'], cpu=False)}, "
+            f"records per CPU second {_paired(theirs, results['enrich'], cpu=True)}; "
+            f"outputs identical ({IDENTICAL[peer.name]:,} records: partition, key, value, headers)"
+        )
     return "\n".join(lines)
 
 
+def _paired(
+    theirs: list[tuple[float, float]], ours: list[tuple[float, float]], *, cpu: bool
+) -> str:
+    """Median (and range) of the rounds' ratios of our rate to theirs, by wall or CPU time."""
+    at = 1 if cpu else 0
+    ratios = [t[at] / o[at] for t, o in zip(theirs, ours, strict=True)]
+    return f"{statistics.median(ratios):.2f}x (range {min(ratios):.2f}-{max(ratios):.2f})"
+
+
 def main(argv: list[str] | None = None) -> int:
-    return main_on_stack("python -m bench enrich", run, argv)
+    parser = argparse.ArgumentParser(prog="python -m bench enrich")
+    parser.add_argument("--calls", type=int, default=6000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--peer", choices=["quix"], help="also run Quix Streams (defaults, 500-record transactions)"
+    )
+    args = parser.parse_args(argv if argv is not None else [])
+    settings = StackSettings.from_env(os.environ)
+    Stack(settings).up()
+    kafka = settings.kafka_settings()
+    peers = quix_peers(kafka, settings.cache) if args.peer == "quix" else []
+    print(asyncio.run(run(kafka, args.calls, args.rounds, peers)))
+    return 0
 
 
 if __name__ == "__main__":

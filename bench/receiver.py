@@ -81,7 +81,7 @@ def _wrk(url: str, seconds: int, connections: int) -> tuple[int, float, float, f
         url,
     ]
     env = {**os.environ, "CALLSTREAM_BENCH_BODY": str(BODY)}
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout  # noqa: S603
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1))  # type: ignore[union-attr]
@@ -123,7 +123,7 @@ async def _publishing_directly(session: aiohttp.ClientSession, url: str) -> bool
 def measure(
     name: str, argv: list[str], env: dict[str, str], url: str, *, seconds: int, connections: int
 ) -> Result:
-    proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL)  # noqa: S603
+    proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
     try:
         asyncio.run(_wait_ready(url, proc))
         _wrk(url, 3, connections)  # warm-up: connections, JIT-free but caches and batches

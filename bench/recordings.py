@@ -50,7 +50,7 @@ def _child(
         filename,
         key,
     ]
-    out = subprocess.run(argv, env={**os.environ, **env}, capture_output=True, check=True)  # noqa: S603
+    out = subprocess.run(argv, env={**os.environ, **env}, capture_output=True, check=True)
     result: dict[str, float] = orjson.loads(out.stdout.splitlines()[-1])
     return result
 
