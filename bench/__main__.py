@@ -1,4 +1,5 @@
-"""`python -m bench [NAME …]`: run the benchmarks (every one by default) and print their figures."""
+"""`python -m bench [NAME …] [OPTIONS]`: run the benchmarks (every one by default) and print
+their figures; options (from the first argument starting with `-`) go to each one named."""
 
 from __future__ import annotations
 
@@ -18,14 +19,15 @@ def available() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    names = argv or available()
+    split = next((i for i, arg in enumerate(argv) if arg.startswith("-")), len(argv))
+    names, options = argv[:split] or available(), argv[split:]
     if not names:
         print("no benchmarks yet: they arrive with the receiver and the consumers")
         return 0
     for name in names:
         module = importlib.import_module(f"bench.{name}")
         print(f"== bench.{name}")
-        status: int = module.main()
+        status: int = module.main(options)
         if status:
             return status
     return 0

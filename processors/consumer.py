@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as RdPartition
 
@@ -26,8 +26,7 @@ TopicPartition = tuple[str, int]
 Rebalance = Callable[[list[TopicPartition]], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(msgspec.Struct, frozen=True, gc=False):
     """One consumed record, as transforms and dead letters read it."""
 
     topic: str

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -35,7 +36,7 @@ from processors.transactions import Output
 
 log = logging.getLogger(__name__)
 
-YIELD_EVERY = 10  # records transformed between turns of the event loop
+YIELD_EVERY = 100  # records transformed between turns of the event loop
 
 
 class BatchHooks(Protocol):
@@ -240,9 +241,9 @@ class TransactionalPipe:
     async def _transform(self, batch: Batch) -> list[Output]:
         outputs: list[Output] = []
         done = 0
-        for records in batch.values():
+        for (topic, _), records in batch.items():
+            self.metrics.consumed.labels(topic).inc(len(records))
             for record in records:
-                self.metrics.consumed.labels(record.topic).inc()
                 try:
                     outputs.extend(self.transform(record))
                 except Rejected as err:
@@ -300,10 +301,11 @@ class TransactionalPipe:
             await self._commit(outputs, batch)
         if self.hooks is not None:
             self.hooks.committed()
-        for output in outputs:
-            if output.topic == self.deadletter_topic:
-                self.metrics.deadletters.labels(self.deadletter_topic).inc()
-            self.metrics.produced.labels(output.topic).inc()
+        produced = Counter(output.topic for output in outputs)
+        for topic, count in produced.items():
+            if topic == self.deadletter_topic:
+                self.metrics.deadletters.labels(topic).inc(count)
+            self.metrics.produced.labels(topic).inc(count)
 
     async def _commit(self, outputs: list[Output], batch: Batch) -> None:
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}

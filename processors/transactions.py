@@ -16,9 +16,9 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka import TopicPartition as RdPartition
 
@@ -29,8 +29,7 @@ log = logging.getLogger(__name__)
 TopicPartition = tuple[str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Output:
+class Output(msgspec.Struct, frozen=True, gc=False):
     topic: str
     key: bytes | None
     value: bytes
@@ -120,7 +119,12 @@ class RdTransactions:
             raise TransactionFailed(f"begin: {err}") from err
         try:
             for output in outputs:
-                await self._produce(producer, output)
+                try:
+                    producer.produce(
+                        output.topic, output.value, output.key, headers=list(output.headers)
+                    )
+                except BufferError:  # librdkafka's queue is full
+                    await self._produce_when_room(producer, output)
             positions = [RdPartition(t, p, offset) for (t, p), offset in offsets.items()]
             metadata = self._member.group_metadata()
             await self._blocking(
@@ -162,12 +166,10 @@ class RdTransactions:
             waited = self._timeout + self._grace
             raise Stuck(f"{name} did not return within {waited:.1f}s") from None
 
-    async def _produce(self, producer: Producer, output: Output) -> None:
-        try:
-            producer.produce(output.topic, output.value, output.key, headers=list(output.headers))
-        except BufferError:  # librdkafka's queue is full: deliver some (off the loop), retry
-            await self._blocking(producer.flush, self._timeout)
-            producer.produce(output.topic, output.value, output.key, headers=list(output.headers))
+    async def _produce_when_room(self, producer: Producer, output: Output) -> None:
+        """Deliver what is queued (off the loop), then produce."""
+        await self._blocking(producer.flush, self._timeout)
+        producer.produce(output.topic, output.value, output.key, headers=list(output.headers))
 
     async def _abort(self, producer: Producer) -> None:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import tempfile
 import time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,7 +54,7 @@ class Run:
             self.app.stop()
 
 
-def build(args: argparse.Namespace) -> tuple[Application, Run]:
+def build(args: argparse.Namespace, state_dir: str) -> tuple[Application, Run]:
     raw = Topics.with_suffix(args.raw_suffix or args.suffix)
     topics = msgspec.structs.replace(
         Topics.with_suffix(args.suffix), callstate_raw=raw.callstate_raw, cdr_raw=raw.cdr_raw
@@ -65,6 +66,7 @@ def build(args: argparse.Namespace) -> tuple[Application, Run]:
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once",
         auto_create_topics=False,
+        state_dir=state_dir,  # stateless, but Quix makes one (in the working directory)
         # The Java client's partitioner, as callstream's producers use.
         producer_extra_config={"partitioner": "murmur2_random"},
         **commit,
@@ -117,8 +119,9 @@ def main() -> None:
     parser.add_argument("--commit-every", type=int, default=0, help="0: Quix's defaults")
     parser.add_argument("--expected", type=int, default=0, help="0: run until SIGTERM")
     args = parser.parse_args()
-    app, run = build(args)
-    app.run()
+    with tempfile.TemporaryDirectory(prefix="quix-state-") as state_dir:
+        app, run = build(args, state_dir)
+        app.run()
     wall, cpu = time.perf_counter() - run.started, _cpu() - run.cpu
     print(json.dumps({"records": run.seen, "wall": wall, "cpu": cpu}), flush=True)
 

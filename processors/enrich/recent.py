@@ -17,10 +17,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiokafka.partitioner import murmur2
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaException
 from confluent_kafka import TopicPartition as RdPartition
 
 from common.config import KafkaSettings
+from common.retry import until_done
 from common.topics import Header
 from processors.consumer import TopicPartition
 from processors.enrich.dedupe import Deduper, Key, compact
@@ -50,7 +51,11 @@ class RecentIds:
         self.deduper.keep_only(assigned)
         kept = self.deduper.partitions()
         started = time.monotonic()
-        found = await asyncio.to_thread(self._read, assigned, kept)
+        found = await until_done(
+            lambda: asyncio.to_thread(self._read, assigned, kept),
+            "reading back the recent record ids",
+            retry_on=(KafkaException,),  # a broker away, a partition without a leader yet
+        )
         for tp, ids in found.items():
             self.deduper.load(tp, ids)
         log.info(
@@ -94,20 +99,23 @@ class RecentIds:
             same = counts[output] == counts[topic]
             for q in [partition] if same else range(counts[output]):
                 wanted[(output, q)] = topic
-        self._loaded_to = {k: v for k, v in self._loaded_to.items() if k in wanted}
-        ranges = self._ranges(consumer, wanted, kept)
+        ranges, highs = self._ranges(consumer, wanted, kept)
         found: Found = {tp: {} for tp in assigned}
         if ranges:
             self._consume(consumer, ranges, wanted, counts, found)
+        self._loaded_to = highs
         return found
 
     def _ranges(
         self, consumer: Consumer, wanted: dict[tuple[str, int], str], kept: set[TopicPartition]
-    ) -> dict[tuple[str, int], tuple[int, int]]:
+    ) -> tuple[dict[tuple[str, int], tuple[int, int]], dict[tuple[str, int], int]]:
+        """The offsets to read per output partition, and each one's end now."""
         since = int((time.time() - self.window_hours * 3600) * 1000)
         times = consumer.offsets_for_times([RdPartition(t, q, since) for t, q in wanted], 30)
-        ranges = {}
+        ranges, highs = {}, {}
         for found in times:
+            if found.error is not None:
+                raise KafkaException(found.error)
             where = (found.topic, found.partition)
             low, high = consumer.get_watermark_offsets(RdPartition(*where), timeout=30)
             # A negative offset: nothing in the window.
@@ -117,10 +125,10 @@ class RecentIds:
             raw_tp = (wanted[where], found.partition)
             if raw_tp in kept and where in self._loaded_to:
                 start = max(start, self._loaded_to[where])
-            self._loaded_to[where] = high
+            highs[where] = high
             if start < high:
                 ranges[where] = (start, high)
-        return ranges
+        return ranges, highs
 
     def _consume(
         self,
