@@ -1,8 +1,10 @@
 """Where the integration tests get a real Kafka broker and a real S3 server.
 
-In order: `CALLSTREAM_TEST_KAFKA` / `CALLSTREAM_TEST_S3` when set; testcontainers when a
-Docker engine answers; otherwise the local stack (`callstream stack`), started here and
-stopped at the end if it was not already running. A broker that cannot be had is an error.
+In order: `CALLSTREAM_TEST_KAFKA` / `CALLSTREAM_TEST_S3` when set; testcontainers when
+`CALLSTREAM_TEST_BACKEND=containers`; otherwise the local stack (`callstream stack`),
+started here and stopped at the end if it was not already running. A Docker engine that
+merely answers does not choose containers: without registry access their images cannot
+be pulled. A broker that cannot be had is an error.
 """
 
 from __future__ import annotations
@@ -106,12 +108,24 @@ def _from_local_stack(env: Mapping[str, str]) -> Iterator[Services]:
             stack.down()
 
 
+BACKENDS = ("stack", "containers")
+
+
+def backend(env: Mapping[str, str]) -> str:
+    chosen = env.get("CALLSTREAM_TEST_BACKEND", "stack") or "stack"
+    if chosen not in BACKENDS:
+        raise RuntimeError(f"CALLSTREAM_TEST_BACKEND must be one of {BACKENDS}, not {chosen!r}")
+    return chosen
+
+
 @contextlib.contextmanager
 def real_services() -> Iterator[Services]:
     configured = _from_env(os.environ)
     if configured is not None:
         yield configured
-    elif _docker_answers():
+    elif backend(os.environ) == "containers":
+        if not _docker_answers():
+            raise RuntimeError("CALLSTREAM_TEST_BACKEND=containers, but no Docker engine answers")
         with _from_containers() as services:
             yield services
     else:
