@@ -56,6 +56,11 @@ def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replicas", type=int, default=1, help="enrich and recordings processes each")
     p.add_argument("--workers", type=int, default=1, help="ingest worker processes")
     p.add_argument(
+        "--image",
+        default="",
+        help="run every service from this image (docker run --network host), not this Python",
+    )
+    p.add_argument(
         "--live-calls",
         action="store_true",
         help="the simulator posts each call's events as they happen (the board shows calls "
@@ -138,18 +143,27 @@ def _start_children(args: argparse.Namespace, services: Services, folder: Path) 
     if args.chaos:  # a frozen enricher's partitions move within the freeze
         env["CALLSTREAM_ENRICH_SESSION_TIMEOUT_MS"] = str(chaos.SESSION_TIMEOUT_MS)
     workers = ["--workers", str(args.workers)] if args.workers > 1 else []
-    children = [procs.start("ingest", ["ingest", *workers], env, logs, ingest_port)]
+    launcher = procs.Launcher(args.image, folder if args.image else None)
+    if args.image:  # the containers' user writes the spool, the lake's files, the sent log
+        for path in (folder, folder / "spool", logs):
+            path.mkdir(exist_ok=True)
+            path.chmod(0o777)
+    children = [
+        procs.start("ingest", ["ingest", *workers], env, logs, ingest_port, launcher=launcher)
+    ]
     for service, count in (("enrich", args.replicas), ("recordings", args.replicas), ("lake", 1)):
         for index in range(1, count + 1):
             port = procs.free_port()
             name = f"{service}-{index}" if count > 1 or args.chaos else service
             own = {**env, "CALLSTREAM_INSTANCE": str(index)}
             children.append(
-                procs.start(name, [service, "--metrics-port", str(port)], own, logs, port)
+                procs.start(
+                    name, [service, "--metrics-port", str(port)], own, logs, port, launcher=launcher
+                )
             )
     board_port, board_metrics = procs.free_port(8090), procs.free_port()
     board_args = ["board", "--http-port", str(board_port), "--metrics-port", str(board_metrics)]
-    children.append(procs.start("board", board_args, env, logs, board_metrics))
+    children.append(procs.start("board", board_args, env, logs, board_metrics, launcher=launcher))
     ingest_url = f"http://127.0.0.1:{ingest_port}"
     sim_args = ["sim", "--port", str(sim_port), "--target", ingest_url, "--rate", str(args.rate)]
     sim_args += [
@@ -181,7 +195,7 @@ def _start_children(args: argparse.Namespace, services: Services, folder: Path) 
             "--fault-malformed",
             "0.02",
         ]
-    sim = procs.start("sim", sim_args, env, logs)
+    sim = procs.start("sim", sim_args, env, logs, launcher=launcher)
     return Run(
         args,
         services.kafka,

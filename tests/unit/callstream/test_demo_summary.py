@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from callstream.dev.demo.procs import Child
+from callstream.dev.demo.procs import Child, Launcher
 from callstream.dev.demo.run import Run, _summary
 from callstream.dev.demo.verify import Verdict
 from common.config import KafkaSettings
@@ -66,7 +66,7 @@ def test_a_service_that_exited_badly_has_its_last_log_lines_in_the_summary(
         log = tmp_path / f"{name}.log"
         log.write_text(text)
         proc: Any = None
-        run.children.append(Child(name, proc, log, None, [], {}, None))
+        run.children.append(Child(name, proc, log, None, [], {}, None, Launcher()))
     verdict = Verdict(accepted=3, enriched=3, answered={"a"}, archived={"a"})
     lines = _summary(run, "settled", {"enrich-1": 0, "recordings-2": 1}, verdict)
     assert "  last lines of recordings-2.log:" in lines
