@@ -51,6 +51,9 @@ class Receiver:
 
     def __init__(self, ingest: Ingest) -> None:
         self.ingest = ingest
+        self.in_flight = 0  # callbacks whose handler runs (their head is in; the body may not be)
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._retry_after = {hdrs.RETRY_AFTER: str(ingest.settings.retry_after)}
         self._pages: dict[str, Page] = {
             "/healthz": self.healthz,
@@ -62,13 +65,24 @@ class Receiver:
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
         if path.startswith(CALLBACKS):
-            return await self.callback(request, path)
+            self.in_flight += 1
+            self._idle.clear()
+            try:
+                return await self.callback(request, path)
+            finally:
+                self.in_flight -= 1
+                if not self.in_flight:
+                    self._idle.set()
         page = self._pages.get(path)
         if page is None:
             return self.respond(NOT_FOUND)
         if request.method != hdrs.METH_GET:
             return self.respond(error(405, "method not allowed"), allow=hdrs.METH_GET)
         return await page(request)
+
+    async def drained(self) -> None:
+        """Returns once no callback is in flight."""
+        await self._idle.wait()
 
     async def callback(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         parts = path.split("/")  # "", "callbacks", companycode, kind

@@ -43,7 +43,8 @@ async def receiver(
     writer = DurableWriter(None, spool, ack_timeout=settings.ack_timeout)
     ingest = Ingest(settings, tenants, topics, writer)
     async with running(ingest, kafka_connector(kafka, settings)):
-        server = web.Server(Receiver(ingest), **server_options(settings))
+        receiver = Receiver(ingest)
+        server = web.Server(receiver, **server_options(settings))
         runner = web.ServerRunner(server, shutdown_timeout=settings.shutdown_timeout)
         await runner.setup()
         try:
@@ -57,6 +58,14 @@ async def receiver(
                 await stop.wait()
                 log.info("stopping: no new callbacks, finishing those in flight")
                 ingest.closing = True
+                await site.stop()  # no new connections
+                # aiohttp's cleanup stops reading every connection at once, the rest of a
+                # body already on its way included: let the callbacks in flight finish first.
+                try:
+                    async with asyncio.timeout(settings.shutdown_timeout):
+                        await receiver.drained()
+                except TimeoutError:
+                    log.warning("callbacks still in flight", extra={"count": receiver.in_flight})
 
             yield Started(until)
         finally:
