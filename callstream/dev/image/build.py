@@ -1,0 +1,72 @@
+"""The Debian base (debootstrap, then `docker import`; kept between runs) and the image
+built on it from wheels downloaded on the host (builds here cannot reach PyPI with a
+certificate they trust)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from callstream.dev.image.engine import ImageError, docker
+
+BASE_TAG = "callstream-base:bookworm"
+IMAGE_TAG = "callstream:local"
+MIRROR = "http://deb.debian.org/debian"
+# Python 3.11 at `python`, as in python:3.11-slim.
+BASE_PACKAGES = "python3,python3-venv,python-is-python3,ca-certificates"
+
+
+def debian_base(env: dict[str, str]) -> str:
+    """The base image's tag, made first if the engine does not have it."""
+    if docker(env, "image", "inspect", BASE_TAG).returncode == 0:
+        return BASE_TAG
+    debootstrap = shutil.which("debootstrap")
+    if debootstrap is None:
+        raise ImageError("debootstrap is not installed (apt-get install debootstrap)")
+    with tempfile.TemporaryDirectory(prefix="callstream-base-") as root:
+        subprocess.run(  # noqa: S603
+            [
+                debootstrap,
+                "--variant=minbase",
+                f"--include={BASE_PACKAGES}",
+                "bookworm",
+                root,
+                MIRROR,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)  # noqa: S603,S607
+        imported = docker(env, "import", "-", BASE_TAG, stdin=tar.stdout)
+        tar.wait()
+    if imported.returncode != 0:
+        raise ImageError(f"docker import failed: {imported.stderr.strip()}")
+    return BASE_TAG
+
+
+def download_wheels(project: Path) -> Path:
+    """Every locked package, and the build backend, into deploy/wheels/."""
+    wheels = project / "deploy" / "wheels"
+    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
+    lock = str(project / "requirements.lock")
+    subprocess.run([*pip, "--require-hashes", "-r", lock, "-d", str(wheels)], check=True)  # noqa: S603
+    subprocess.run([*pip, "hatchling>=1.25", "-d", str(wheels)], check=True)  # noqa: S603
+    return wheels
+
+
+def build_image(env: dict[str, str], project: Path, base: str, tag: str = IMAGE_TAG) -> float:
+    """`docker build` of deploy/Dockerfile on `base`, offline; the seconds it took."""
+    download_wheels(project)
+    started = time.monotonic()
+    built = docker(
+        env,
+        "build", "--network=host", "--file", str(project / "deploy" / "Dockerfile"),
+        "--build-arg", f"BASE={base}", "--build-arg", "PIP_NO_INDEX=1", "--tag", tag, str(project),
+    )  # fmt: skip
+    if built.returncode != 0:
+        raise ImageError(f"docker build failed:\n{built.stdout[-3000:]}{built.stderr[-3000:]}")
+    return time.monotonic() - started

@@ -1,0 +1,31 @@
+"""The service image, built here and proven: `callstream image test` runs every service
+from it against the local stack and checks what the Kubernetes manifests promise."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from callstream.dev.image.check import SERVICES
+from tests.support.services import Services
+
+
+def test_every_service_runs_from_the_image_as_its_manifest_says(services: Services) -> None:
+    assert services.source == "local stack", "the image runs against the local stack"
+    done = subprocess.run(
+        [sys.executable, "-m", "callstream", "image", "test"],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "runs as uid 10001" in out
+    assert "result: OK, nothing lost" in out
+    assert re.search(r"exit codes: ingest 0, enrich 0, recordings 0, lake 0, board 0, sim 0", out)
+    for service in SERVICES:
+        line = rf"^{service}\s+uid 10001, read-only root True, answered .+; exit 0 "
+        assert re.search(line, out, re.MULTILINE), out
+    assert "the callback in flight answered 200" in out
