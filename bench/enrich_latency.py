@@ -26,11 +26,11 @@ from typing import Any
 import msgspec
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from bench.enrich_startup import start_enrich
 from bench.peers.quix import QuixPeer, quix_peers
 from callstream.dev.stack import Stack, StackSettings
 from common.config import KafkaSettings
 from common.topics import Topics
-from devkit.ports import free_port
 from devkit.raw import raw_headers, simulated_callbacks
 from devkit.topics import create_topics, delete_topics
 from yunhu.sim.traffic import Callback
@@ -113,21 +113,7 @@ class Watcher(threading.Thread):
 
 
 def _enrich(kafka: KafkaSettings, log: Path) -> Start:
-    def start(suffix: str) -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "CALLSTREAM_KAFKA_BOOTSTRAP": kafka.bootstrap,
-            "CALLSTREAM_TOPIC_SUFFIX": suffix,
-            "CALLSTREAM_ENRICH_GROUP": f"bench-latency-{suffix}",
-            "CALLSTREAM_INSTANCE": "bench",
-            "CALLSTREAM_ENRICH_METRICS_PORT": str(free_port()),
-        }
-        with log.open("ab") as out:
-            return subprocess.Popen(
-                [sys.executable, "-m", "callstream", "enrich"], env=env, stdout=out, stderr=out
-            )
-
-    return start
+    return functools.partial(start_enrich, kafka, log=log, group="latency")
 
 
 def _start_peer(peer: QuixPeer, suffix: str) -> subprocess.Popen[str]:

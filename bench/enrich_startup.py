@@ -121,17 +121,18 @@ def watch(
     return first, time.monotonic() - started if seen >= expected else None, peak
 
 
-def start_enrich(kafka: KafkaSettings, suffix: str, log: Path) -> Enrich:
+def start_enrich(kafka: KafkaSettings, suffix: str, log: Path, group: str = "startup") -> Enrich:
+    """`callstream enrich` on the topics of `suffix`, with a group of its own."""
     env = {
         **os.environ,
         "CALLSTREAM_KAFKA_BOOTSTRAP": kafka.bootstrap,
         "CALLSTREAM_TOPIC_SUFFIX": suffix,
-        "CALLSTREAM_ENRICH_GROUP": f"bench-startup-{suffix}",
+        "CALLSTREAM_ENRICH_GROUP": f"bench-{group}-{suffix}",
         "CALLSTREAM_INSTANCE": "bench",
         "CALLSTREAM_ENRICH_METRICS_PORT": str(free_port()),
     }
     command = [sys.executable, "-m", "callstream", "enrich"]
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 

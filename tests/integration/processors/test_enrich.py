@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 
 import msgspec
 
 from common.config import KafkaSettings
 from common.records import CdrRecord
-from common.topics import Topics
 from devkit.raw import publish_raw, simulated_callbacks
-from processors.enrich.service import EnrichSettings, pipe
 from tests.integration.conftest import TopicSetFactory
+from tests.support.enrich import running_enrich
 from tests.support.kafka import read_topic
 from tests.support.services import Services
 from yunhu.sim.traffic import Callback
-
-
-@contextlib.asynccontextmanager
-async def running_enrich(
-    kafka: KafkaSettings, topics: Topics, group: str
-) -> AsyncIterator[asyncio.Event]:
-    stop = asyncio.Event()
-    settings = EnrichSettings(group_id=group, instance="test")
-    async with pipe(kafka, topics, settings) as runner:
-        task = asyncio.create_task(runner.run(stop))
-        try:
-            yield stop
-        finally:
-            stop.set()
-            await task
 
 
 async def _wait_for(kafka: KafkaSettings, topic: str, count: int, within: float = 60) -> list:  # type: ignore[type-arg]

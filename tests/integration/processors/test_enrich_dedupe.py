@@ -9,7 +9,6 @@ import contextlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 
 from confluent_kafka import Producer
 
@@ -18,26 +17,18 @@ from common.topics import Header, Topics
 from devkit.raw import publish_raw, simulated_callbacks
 from processors.enrich.dedupe import Deduper
 from processors.enrich.recent import RecentIds
-from processors.enrich.service import EnrichSettings, pipe
 from processors.runtime import TransactionalPipe
 from tests.integration.conftest import TopicSetFactory
+from tests.support.enrich import running_enrich
 from tests.support.kafka import read_topic
 from tests.support.services import Services
 
 
-@contextlib.asynccontextmanager
-async def replica(
+def replica(
     kafka: KafkaSettings, topics: Topics, group: str, instance: str
-) -> AsyncIterator[TransactionalPipe]:
-    stop = asyncio.Event()
-    settings = EnrichSettings(group_id=group, instance=instance, session_timeout_ms=10_000)
-    async with pipe(kafka, topics, settings) as runner:
-        task = asyncio.create_task(runner.run(stop))
-        try:
-            yield runner
-        finally:
-            stop.set()
-            await task
+) -> contextlib.AbstractAsyncContextManager[TransactionalPipe]:
+    """One of two enrich replicas of a group; a replica gone is noticed within 10 s."""
+    return running_enrich(kafka, topics, group, instance, session_timeout_ms=10_000)
 
 
 async def _output_ids(kafka: KafkaSettings, topics: Topics) -> list[bytes]:

@@ -14,7 +14,7 @@ from common.topics import Header
 from devkit.raw import publish_raw, raw_headers, simulated_callbacks
 from processors.replay.publish import REPLAY, REPLAY_SOURCE
 from tests.integration.conftest import TopicFactory, TopicSetFactory
-from tests.integration.processors.test_enrich import running_enrich
+from tests.support.enrich import running_enrich
 from tests.support.kafka import read_topic
 from tests.support.processes import run_callstream
 from tests.support.services import Services

@@ -27,7 +27,12 @@ def test_every_registered_command_reaches_its_main() -> None:
 
 def _required(name: str) -> list[str]:
     """The positional arguments a command cannot go without."""
-    needed = {"bucket": ["ensure"], "topics": ["verify"], "replay": ["deadletter"]}
+    needed = {
+        "bucket": ["ensure"],
+        "topics": ["verify"],
+        "replay": ["deadletter"],
+        "image": ["test"],
+    }
     return needed.get(name, ["up"] if name == "stack" else [])
 
 
@@ -43,7 +48,7 @@ def test_without_the_developer_tools_the_services_are_all_there(
     names = {c.name for c in cli.COMMANDS}
     assert cli.dev_commands() == ()
     assert {"ingest", "enrich", "recordings", "lake", "sim", "topics"} <= names
-    assert not names & {"stack", "run"}
+    assert not names & {"stack", "run", "image"}
     assert _commands(cli.build_parser()) == {"ingest", "enrich", "recordings", "lake"}
 
 
