@@ -191,3 +191,30 @@ def test_the_image_runs_as_a_non_root_user_with_callstream_as_its_entrypoint() -
 @pytest.mark.parametrize("name", ["tenants.compose.toml", "tenants.example.toml"])
 def test_the_tenants_files_load(name: str) -> None:
     assert load_tenants(DEPLOY / name)
+
+
+def test_compose_runs_each_service_as_its_kubernetes_manifest_does() -> None:
+    """Command, user, read-only root and grace period: what `make image-test` proves
+    of the manifests holds for compose too."""
+    anchor = COMPOSE["x-callstream"]
+    checked = set()
+    for workload, container in containers():
+        name = workload.removeprefix("callstream-")
+        if name not in COMPOSE["services"] or not container.get("args"):
+            continue
+        checked.add(name)
+        service = {**anchor, **COMPOSE["services"][name]}
+        doc = next(
+            d
+            for d in k8s_docs()
+            if d.get("kind") in {"Deployment", "StatefulSet"} and d["metadata"]["name"] == workload
+        )
+        pod = doc["spec"]["template"]["spec"]
+        security = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
+        assert service["command"] == container["args"], name
+        assert service["user"] == str(security["runAsUser"]), name
+        assert service["read_only"] is security["readOnlyRootFilesystem"] is True, name
+        assert "/tmp" in service["tmpfs"], name  # noqa: S108 - the container's own
+        grace = f"{pod['terminationGracePeriodSeconds']}s"
+        assert service["stop_grace_period"] == grace, name
+    assert checked == {"ingest", "enrich", "recordings", "lake", "board"}
