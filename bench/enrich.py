@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
 import statistics
 import sys
@@ -16,12 +15,12 @@ from typing import Any
 
 import msgspec
 
-from bench.outputs import committed_outputs, differences
+from bench.outputs import Written, committed_outputs, differences
 from bench.peers.quix import QuixPeer, quix_peers
-from callstream.dev.stack import Stack, StackSettings
 from common.config import KafkaSettings
 from common.gc_tuning import settle_gc
 from common.topics import Topics
+from devkit.bench_cli import calls_and_rounds, on_stack
 from devkit.raw import publish_raw, simulated_callbacks
 from devkit.topics import create_topics, delete_topics
 from processors.enrich.service import EnrichSettings, pipe
@@ -75,15 +74,14 @@ async def measure(runner: TransactionalPipe, total: int) -> tuple[float, float]:
 
 async def _fresh_outputs(kafka: KafkaSettings, raw: Topics, created: list[str]) -> Topics:
     """The shared raw topics, with output topics of this run's own (empty, no dedupe memory)."""
-    fresh = Topics.with_suffix(f"bench-{uuid.uuid4().hex[:8]}")
-    await create_topics(kafka, fresh, partitions=6)
-    created.extend(fresh.all())
+    fresh = Topics.with_suffix(await _fresh_suffix(kafka, created))
     return msgspec.structs.replace(fresh, callstate_raw=raw.callstate_raw, cdr_raw=raw.cdr_raw)
 
 
 async def _round(
     kafka: KafkaSettings, raw: Topics, total: int, created: list[str], peers: list[QuixPeer]
-) -> dict[str, tuple[float, float]]:
+) -> tuple[dict[str, tuple[float, float]], int]:
+    """Each pipe's wall and CPU seconds; how many records each peer wrote as enrich did."""
     out: dict[str, tuple[float, float]] = {}
     topics = await _fresh_outputs(kafka, raw, created)
     settings = EnrichSettings(group_id=f"bench-enrich-{uuid.uuid4().hex[:6]}", instance="bench")
@@ -95,11 +93,22 @@ async def _round(
     topics = await _fresh_outputs(kafka, raw, created)
     async with pipe(kafka, topics, settings) as runner:
         out["enrich"] = await measure(runner, total)
+    ours: dict[tuple[int, int], list[Written]] | None = None
     for peer in peers:
         suffix = await _fresh_suffix(kafka, created)
         out[peer.name] = await asyncio.to_thread(peer.measure, _suffix(raw), suffix, total)
-        _check_identical(kafka, topics, Topics.with_suffix(suffix), peer.name)
-    return out
+        # Read once, after a peer's run: the coordinator writes a transaction's commit
+        # markers after the commit returns, so right after enrich's run some may be missing.
+        ours = ours or committed_outputs(kafka, _written(topics), 6)
+        theirs = committed_outputs(kafka, _written(Topics.with_suffix(suffix)), 6)
+        diff = differences(ours, theirs)
+        if diff:  # partition, key, value and headers of every committed record, in order
+            raise RuntimeError(f"{peer.name} wrote other records than enrich: {diff}")
+    return out, sum(len(records) for records in (ours or {}).values())
+
+
+def _written(topics: Topics) -> list[str]:
+    return [topics.callstate, topics.cdr, topics.deadletter]
 
 
 async def _fresh_suffix(kafka: KafkaSettings, created: list[str]) -> str:
@@ -112,19 +121,6 @@ async def _fresh_suffix(kafka: KafkaSettings, created: list[str]) -> str:
 
 def _suffix(topics: Topics) -> str:
     return topics.cdr_raw.rsplit(".", 1)[1]
-
-
-IDENTICAL: dict[str, int] = {}  # peer → records found identical to enrich's, over the run
-
-
-def _check_identical(kafka: KafkaSettings, ours: Topics, theirs: Topics, name: str) -> None:
-    """Partition, key, value and headers of every committed record, in order."""
-    mine = committed_outputs(kafka, [ours.callstate, ours.cdr, ours.deadletter], 6)
-    peer = committed_outputs(kafka, [theirs.callstate, theirs.cdr, theirs.deadletter], 6)
-    diff = differences(mine, peer)
-    if diff:
-        raise RuntimeError(f"{name} wrote other records than enrich: {diff}")
-    IDENTICAL[name] = IDENTICAL.get(name, 0) + sum(len(v) for v in mine.values())
 
 
 async def run(kafka: KafkaSettings, calls: int, rounds: int, peers: list[QuixPeer]) -> str:
@@ -150,8 +146,10 @@ async def _rounds(
     await publish_raw(kafka, topics, items)
     total = len(items)
     results: dict[str, list[tuple[float, float]]] = {}
+    compared = 0  # records each peer wrote exactly as enrich did, over the rounds
     for index in range(rounds):
-        got = await _round(kafka, topics, total, created, peers)
+        got, identical = await _round(kafka, topics, total, created, peers)
+        compared += identical
         for name, value in got.items():
             results.setdefault(name, []).append(value)
         ratio = got["raw pipe"][0] / got["enrich"][0]
@@ -189,7 +187,7 @@ async def _rounds(
         lines.append(
             f"enrich vs {peer.name}: records/s {_paired(theirs, results['enrich'], cpu=False)}, "
             f"records per CPU second {_paired(theirs, results['enrich'], cpu=True)}; "
-            f"outputs identical ({IDENTICAL[peer.name]:,} records: partition, key, value, headers)"
+            f"outputs identical ({compared:,} records: partition, key, value, headers)"
         )
     return "\n".join(lines)
 
@@ -203,16 +201,15 @@ def _paired(
     return f"{statistics.median(ratios):.2f}x (range {min(ratios):.2f}-{max(ratios):.2f})"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench enrich")
-    parser.add_argument("--calls", type=int, default=6000)
-    parser.add_argument("--rounds", type=int, default=5)
+def options(parser: argparse.ArgumentParser) -> None:
+    calls_and_rounds(parser)
     parser.add_argument(
         "--peer", choices=["quix"], help="also run Quix Streams (defaults, 500-record transactions)"
     )
-    args = parser.parse_args(argv if argv is not None else [])
-    settings = StackSettings.from_env(os.environ)
-    Stack(settings).up()
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, args = on_stack("python -m bench enrich", argv, options)
     kafka = settings.kafka_settings()
     peers = quix_peers(kafka, settings.cache) if args.peer == "quix" else []
     print(asyncio.run(run(kafka, args.calls, args.rounds, peers)))

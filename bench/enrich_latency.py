@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import os
 import signal
 import statistics
 import subprocess
@@ -24,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Producer, TopicPartition
 
 from bench.enrich_startup import start_enrich
+from bench.outputs import committed_reader
 from bench.peers.quix import QuixPeer, quix_peers
-from callstream.dev.stack import Stack, StackSettings
 from common.config import KafkaSettings
 from common.topics import Topics
+from devkit.bench_cli import on_stack
 from devkit.raw import raw_headers, simulated_callbacks
 from devkit.topics import create_topics, delete_topics
 from yunhu.sim.traffic import Callback
@@ -77,15 +77,7 @@ class Watcher(threading.Thread):
         super().__init__(daemon=True)
         self.seen: list[tuple[float, float]] = []
         self.stop = threading.Event()
-        self._consumer = Consumer(
-            {
-                **kafka.rdkafka_settings(),
-                "group.id": f"bench-latency-{uuid.uuid4().hex[:6]}",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "fetch.wait.max.ms": 10,
-            }
-        )
+        self._consumer = committed_reader(kafka, **{"fetch.wait.max.ms": 10})
         self._consumer.assign(
             [
                 TopicPartition(topic, partition, OFFSET_BEGINNING)
@@ -173,14 +165,14 @@ def run(kafka: KafkaSettings, stack_dir: Path, rate: int, seconds: float, peer: 
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench enrich_latency")
+def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--peer", choices=["quix"])
-    args = parser.parse_args(argv if argv is not None else [])
-    settings = StackSettings.from_env(os.environ)
-    Stack(settings).up()
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, args = on_stack("python -m bench enrich_latency", argv, options)
     print(run(settings.kafka_settings(), settings.cache, args.rate, args.seconds, args.peer or ""))
     return 0
 

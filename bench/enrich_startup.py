@@ -19,10 +19,11 @@ from pathlib import Path
 import msgspec
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from callstream.dev.stack import Stack, StackSettings
+from bench.outputs import committed_reader
 from common.config import KafkaSettings
 from common.records import CdrRecord
 from common.topics import Header, Topics
+from devkit.bench_cli import on_stack
 from devkit.enriched import enriched_records
 from devkit.ports import free_port
 from devkit.raw import publish_raw, simulated_callbacks
@@ -92,14 +93,7 @@ def watch(
 ) -> tuple[float | None, float | None, float]:
     """Seconds to the first new committed output record and to the last (None: not within
     `WITHIN` seconds); peak RSS (MB)."""
-    consumer = Consumer(
-        {
-            **kafka.rdkafka_settings(),
-            "group.id": f"bench-watch-{uuid.uuid4().hex[:6]}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = committed_reader(kafka)
     consumer.assign(end_offsets(consumer, [topics.callstate, topics.cdr]))
     first: float | None = None
     seen = 0
@@ -183,13 +177,13 @@ def run(kafka: KafkaSettings, records: int, calls: int) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench enrich_startup")
+def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", type=int, default=5_000_000)
     parser.add_argument("--calls", type=int, default=2000)
-    args = parser.parse_args(argv if argv is not None else [])
-    settings = StackSettings.from_env(os.environ)
-    Stack(settings).up()
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, args = on_stack("python -m bench enrich_startup", argv, options)
     print(run(settings.kafka_settings(), args.records, args.calls), flush=True)
     return 0
 

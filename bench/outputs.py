@@ -13,18 +13,25 @@ from common.config import KafkaSettings
 Written = tuple[bytes | None, bytes | None, tuple[Any, ...]]  # key, value, headers
 
 
-def committed_outputs(
-    kafka: KafkaSettings, topics: Sequence[str], partitions: int
-) -> dict[tuple[int, int], list[Written]]:
-    """Every committed record, by (index of its topic in `topics`, partition), in order."""
-    consumer = Consumer(
+def committed_reader(kafka: KafkaSettings, **config: Any) -> Consumer:
+    """A consumer of committed records only, in a group of its own that commits nothing
+    (it is assigned its partitions)."""
+    return Consumer(
         {
             **kafka.rdkafka_settings(),
             "group.id": f"bench-read-{uuid.uuid4().hex[:6]}",
             "isolation.level": "read_committed",
             "enable.auto.commit": False,
+            **config,
         }
     )
+
+
+def committed_outputs(
+    kafka: KafkaSettings, topics: Sequence[str], partitions: int
+) -> dict[tuple[int, int], list[Written]]:
+    """Every committed record, by (index of its topic in `topics`, partition), in order."""
+    consumer = committed_reader(kafka)
     try:
         ends: dict[tuple[str, int], int] = {}
         starts = []
