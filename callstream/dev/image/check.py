@@ -86,11 +86,10 @@ def check_workload(
             docker(env, "kill", "--signal=TERM", name)
             answer = _finish(in_flight) if in_flight is not None else ""
             code, took = _exit_code(env, name, work.grace), time.monotonic() - began
+            if code != 0:
+                raise ImageError(f"{work.name}: exit {code} on SIGTERM\n{_logs(env, name)}")
         finally:
-            logs = docker(env, "logs", "--tail=20", name)
             docker(env, "rm", "--force", name)
-    if code != 0:
-        raise ImageError(f"{work.name}: exit {code} on SIGTERM\n{logs.stdout}{logs.stderr}")
     if in_flight is not None and not answer.startswith("HTTP/1.1 200"):
         raise ImageError(f"{work.name}: the callback in flight got {answer[:60]!r}")
     probes = ", ".join(f"{path} on {port}" for path, port in work.probes)
@@ -141,8 +140,13 @@ def _probe(env: dict[str, str], name: str, work: Workload) -> None:
             break
         time.sleep(0.5)
     if pending:
-        logs = docker(env, "logs", "--tail=20", name)
-        raise ImageError(f"{work.name}: no 200 from {pending[0]}\n{logs.stdout}{logs.stderr}")
+        raise ImageError(f"{work.name}: no 200 from {pending[0]}\n{_logs(env, name)}")
+
+
+def _logs(env: dict[str, str], name: str) -> str:
+    """The container's last lines, for a failure's message."""
+    logs = docker(env, "logs", "--tail=20", name)
+    return logs.stdout + logs.stderr
 
 
 @dataclass
