@@ -16,11 +16,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from aiokafka.partitioner import murmur2
 from confluent_kafka import Consumer, KafkaException
 from confluent_kafka import TopicPartition as RdPartition
 
 from common.config import KafkaSettings
+from common.kafka import KeyHashPartitioner
 from common.retry import until_done
 from common.topics import Header
 from processors.consumer import TopicPartition
@@ -140,6 +140,7 @@ class RecentIds:
     ) -> None:
         consumer.assign([RdPartition(t, q, start) for (t, q), (start, _) in ranges.items()])
         ends = {where: end for where, (_, end) in ranges.items()}
+        placement = KeyHashPartitioner()  # where the receiver put the raw record
         idle_since = time.monotonic()
         while ends and time.monotonic() - idle_since < IDLE_SECONDS:
             messages = consumer.consume(5000, 0.5)
@@ -154,7 +155,7 @@ class RecentIds:
                 topic, partition = message.topic() or "", message.partition() or 0
                 raw = wanted[(topic, partition)]
                 if counts[topic] != counts[raw]:
-                    partition = (murmur2(message.key() or b"") & 0x7FFFFFFF) % counts[raw]
+                    partition = placement(message.key(), list(range(counts[raw])), [])
                 ids = found.get((raw, partition))
                 if ids is not None:
                     ids[compact(record_id)] = None
