@@ -20,10 +20,10 @@ MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = "python3,python3-venv,python-is-python3,ca-certificates"
 
 
-def debian_base(env: dict[str, str]) -> str:
-    """The base image's tag, made first if the engine does not have it."""
-    if docker(env, "image", "inspect", BASE_TAG).returncode == 0:
-        return BASE_TAG
+def debian_base(env: dict[str, str], tag: str = BASE_TAG, packages: str = BASE_PACKAGES) -> str:
+    """A minimal Debian image with `packages`, made first if the engine does not have it."""
+    if docker(env, "image", "inspect", tag).returncode == 0:
+        return tag
     debootstrap = shutil.which("debootstrap")
     if debootstrap is None:
         raise ImageError("debootstrap is not installed (apt-get install debootstrap)")
@@ -32,7 +32,7 @@ def debian_base(env: dict[str, str]) -> str:
             [
                 debootstrap,
                 "--variant=minbase",
-                f"--include={BASE_PACKAGES}",
+                f"--include={packages}",
                 "bookworm",
                 root,
                 MIRROR,
@@ -41,11 +41,11 @@ def debian_base(env: dict[str, str]) -> str:
             capture_output=True,
         )
         tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)  # noqa: S603,S607
-        imported = docker(env, "import", "-", BASE_TAG, stdin=tar.stdout)
+        imported = docker(env, "import", "-", tag, stdin=tar.stdout)
         tar.wait()
     if imported.returncode != 0:
         raise ImageError(f"docker import failed: {imported.stderr.strip()}")
-    return BASE_TAG
+    return tag
 
 
 def download_wheels(project: Path) -> Path:

@@ -21,30 +21,6 @@ from callstream.dev.stack.settings import HOST, StackSettings
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
 
-SERVER_PROPERTIES = """\
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@{host}:{controller_port}
-listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
-advertised.listeners=PLAINTEXT://{host}:{port}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs={data}
-num.partitions=3
-auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=10
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-log.retention.hours=168
-log.segment.bytes=67108864
-"""
-
 LOG4J2_PROPERTIES = """\
 status = warn
 appender.file.type = RollingFile
@@ -71,6 +47,11 @@ def managed(settings: StackSettings) -> Managed:
 
 def pom_path(settings: StackSettings) -> Path:
     return settings.project / "deploy" / "kafka" / "pom.xml"
+
+
+def server_properties(settings: StackSettings) -> Path:
+    """The broker's configuration template, shared with the Kafka image (deploy/kafka)."""
+    return settings.project / "deploy" / "kafka" / "server.properties"
 
 
 def kafka_version(settings: StackSettings) -> str:
@@ -129,9 +110,14 @@ def _write_config(settings: StackSettings) -> tuple[Path, Path]:
     data = home / "data"
     data.mkdir(parents=True, exist_ok=True)
     server = home / "server.properties"
+    template = server_properties(settings).read_text()
     server.write_text(
-        SERVER_PROPERTIES.format(
-            host=HOST, port=settings.kafka_port, controller_port=settings.controller_port, data=data
+        template.format(
+            host=HOST,
+            bind=HOST,
+            port=settings.kafka_port,
+            controller_port=settings.controller_port,
+            data=data,
         )
     )
     log4j = home / "log4j2.properties"

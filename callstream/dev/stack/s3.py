@@ -30,10 +30,11 @@ def weed_binary() -> str:
     return found
 
 
-def _argv(settings: StackSettings, data: Path) -> list[str]:
+def mini_args(settings: StackSettings, data: Path) -> list[str]:
+    """`weed`'s arguments for S3 and its servers on the settings' loopback ports; the S3
+    image (deploy/s3) is run with the same."""
     ports = settings.seaweed_ports
     return [
-        weed_binary(),
         "mini",
         f"-dir={data}",
         f"-ip={HOST}",
@@ -68,7 +69,7 @@ def start(settings: StackSettings) -> None:
         "AWS_ACCESS_KEY_ID": settings.s3_access_key,
         "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key,
     }
-    managed(settings).start(_argv(settings, data), env=env, cwd=data)
+    managed(settings).start([weed_binary(), *mini_args(settings, data)], env=env, cwd=data)
 
 
 def answers_bucket_call(settings: StackSettings) -> bool:

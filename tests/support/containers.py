@@ -1,0 +1,106 @@
+"""Kafka and S3 for the integration tests as testcontainers, from the images built here
+(deploy/kafka, deploy/s3; see callstream.dev.image.services), so no registry is needed.
+
+Containers use the host's network: a dockerd started without a bridge (as
+`callstream.dev.image.engine` starts one) cannot map ports. Their ports are fixed, apart
+from the local stack's, and checked free first. Ryuk is not used (its image would have
+to be pulled); the containers are removed when the session ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from testcontainers.core.config import testcontainers_config
+from testcontainers.core.container import DockerContainer
+
+from callstream.dev.image.engine import docker_engine
+from callstream.dev.image.services import kafka_image, s3_image
+from callstream.dev.stack import StackSettings
+from callstream.dev.stack.kafka import answers_metadata
+from callstream.dev.stack.process import require_free_ports
+from callstream.dev.stack.s3 import answers_bucket_call, mini_args
+from callstream.dev.stack.settings import HOST
+
+SETTINGS = StackSettings(
+    kafka_port=39092, controller_port=39093, s3_port=38333, seaweed_port_base=33000
+)
+READY_TIMEOUT = 120.0
+
+
+@contextlib.contextmanager
+def kafka_and_s3() -> Iterator[StackSettings]:
+    """Both running, and answering, for as long as the context lasts."""
+    testcontainers_config.ryuk_disabled = True
+    _require_free_ports(SETTINGS)
+    with docker_engine(SETTINGS.root / "docker") as env, _environ(env):
+        kafka = _kafka(kafka_image(env, SETTINGS))
+        s3 = _s3(s3_image(env, SETTINGS))
+        with kafka, s3:
+            _wait("Kafka", kafka, lambda: asyncio.run(answers_metadata(SETTINGS.kafka_bootstrap)))
+            _wait("S3", s3, lambda: answers_bucket_call(SETTINGS))
+            yield SETTINGS
+
+
+def _kafka(image: str) -> DockerContainer:
+    return (
+        DockerContainer(image)
+        .with_kwargs(network_mode="host")
+        .with_env("KAFKA_HOST", HOST)
+        .with_env("KAFKA_PORT", str(SETTINGS.kafka_port))
+        .with_env("KAFKA_CONTROLLER_PORT", str(SETTINGS.controller_port))
+        .with_env("KAFKA_HEAP", SETTINGS.kafka_heap)
+    )
+
+
+def _s3(image: str) -> DockerContainer:
+    return (
+        DockerContainer(image)
+        .with_kwargs(network_mode="host")
+        .with_env("AWS_ACCESS_KEY_ID", SETTINGS.s3_access_key)
+        .with_env("AWS_SECRET_ACCESS_KEY", SETTINGS.s3_secret_key)
+        .with_command(mini_args(SETTINGS, Path("/data")))
+    )
+
+
+def _require_free_ports(settings: StackSettings) -> None:
+    ports = {"kafka": settings.kafka_port, "kafka controller": settings.controller_port}
+    ports |= {"s3": settings.s3_port, "s3 grpc": settings.s3_port + 10000}
+    for name, port in settings.seaweed_ports.items():
+        ports |= {f"seaweedfs {name}": port, f"seaweedfs {name} grpc": port + 10000}
+    require_free_ports(ports, "the containers backend's; stop what holds it")
+
+
+def _wait(what: str, container: DockerContainer, answers: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if answers():
+            return
+        wrapped = container.get_wrapped_container()
+        wrapped.reload()
+        if wrapped.status != "running":
+            break
+        time.sleep(1)
+    out, err = container.get_logs()
+    tail = (out + err).decode(errors="replace")[-3000:]
+    raise RuntimeError(f"{what} container did not answer within {READY_TIMEOUT:.0f} s:\n{tail}")
+
+
+@contextlib.contextmanager
+def _environ(env: dict[str, str]) -> Iterator[None]:
+    """The engine's address for testcontainers (and any process a test starts)."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
