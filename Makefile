@@ -7,7 +7,7 @@ ARGS   ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock tools image image-test run test unit integration lint fmt bench stack-up stack-down stack-status clean
+.PHONY: help setup lock tools image images image-test run test unit integration lint fmt bench stack-up stack-down stack-status clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ tools:  ## install the Debian tools the tests need (promtool, headless Chromium,
 
 image: setup tools  ## build the service image on a Debian base made here (callstream:local)
 	$(BIN)/callstream image build
+
+images: setup tools  ## build the Kafka and S3 images (deploy/kafka, deploy/s3) that compose and the containers backend run
+	$(BIN)/callstream image services
 
 image-test: setup tools  ## build the image, then run every service from it and check what the manifests promise
 	$(BIN)/callstream image test

@@ -26,10 +26,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+_USED: list[Services] = []
+
+
 @pytest.fixture(scope="session")
 def services() -> Iterator[Services]:
     with real_services() as found:
+        _USED.append(found)
         yield found
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Which Kafka and S3 the integration tests ran against, in the run's own output."""
+    for used in _USED:
+        terminalreporter.write_line(
+            f"integration services: {used.source} "
+            f"(Kafka {used.kafka.bootstrap}, S3 {used.s3.endpoint})"
+        )
 
 
 @pytest.fixture

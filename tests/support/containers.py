@@ -34,37 +34,38 @@ READY_TIMEOUT = 120.0
 
 
 @contextlib.contextmanager
-def kafka_and_s3() -> Iterator[StackSettings]:
-    """Both running, and answering, for as long as the context lasts."""
+def kafka_and_s3(settings: StackSettings = SETTINGS) -> Iterator[StackSettings]:
+    """Both running on the settings' ports, and answering, for as long as the context lasts."""
     testcontainers_config.ryuk_disabled = True
-    _require_free_ports(SETTINGS)
-    with docker_engine(SETTINGS.root / "docker") as env, _environ(env):
-        kafka = _kafka(kafka_image(env, SETTINGS))
-        s3 = _s3(s3_image(env, SETTINGS))
+    _require_free_ports(settings)
+    with docker_engine(settings.root / "docker") as env, _environ(env):
+        kafka = _kafka(kafka_image(env, settings), settings)
+        s3 = _s3(s3_image(env, settings), settings)
         with kafka, s3:
-            _wait("Kafka", kafka, lambda: asyncio.run(answers_metadata(SETTINGS.kafka_bootstrap)))
-            _wait("S3", s3, lambda: answers_bucket_call(SETTINGS))
-            yield SETTINGS
+            bootstrap = settings.kafka_bootstrap
+            _wait("Kafka", kafka, lambda: asyncio.run(answers_metadata(bootstrap)))
+            _wait("S3", s3, lambda: answers_bucket_call(settings))
+            yield settings
 
 
-def _kafka(image: str) -> DockerContainer:
+def _kafka(image: str, settings: StackSettings) -> DockerContainer:
     return (
         DockerContainer(image)
         .with_kwargs(network_mode="host")
         .with_env("KAFKA_HOST", HOST)
-        .with_env("KAFKA_PORT", str(SETTINGS.kafka_port))
-        .with_env("KAFKA_CONTROLLER_PORT", str(SETTINGS.controller_port))
-        .with_env("KAFKA_HEAP", SETTINGS.kafka_heap)
+        .with_env("KAFKA_PORT", str(settings.kafka_port))
+        .with_env("KAFKA_CONTROLLER_PORT", str(settings.controller_port))
+        .with_env("KAFKA_HEAP", settings.kafka_heap)
     )
 
 
-def _s3(image: str) -> DockerContainer:
+def _s3(image: str, settings: StackSettings) -> DockerContainer:
     return (
         DockerContainer(image)
         .with_kwargs(network_mode="host")
-        .with_env("AWS_ACCESS_KEY_ID", SETTINGS.s3_access_key)
-        .with_env("AWS_SECRET_ACCESS_KEY", SETTINGS.s3_secret_key)
-        .with_command(mini_args(SETTINGS, Path("/data")))
+        .with_env("AWS_ACCESS_KEY_ID", settings.s3_access_key)
+        .with_env("AWS_SECRET_ACCESS_KEY", settings.s3_secret_key)
+        .with_command(mini_args(settings, Path("/data")))
     )
 
 

