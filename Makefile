@@ -7,7 +7,7 @@ ARGS   ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock tools image images image-test run test unit integration lint fmt bench stack-up stack-down stack-status clean
+.PHONY: help setup lock tools image images image-test compose-test run test unit integration lint fmt bench stack-up stack-down stack-status clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -32,12 +32,13 @@ lock:  ## re-resolve requirements.lock and requirements-dev.lock from pyproject.
 setup: $(STAMP)  ## create .venv and install callstream with its dev tools (idempotent)
 
 # Tools the tests run that come from Debian: promtool (the alert rules' tests).
-tools:  ## install the Debian tools the tests need (promtool, headless Chromium, Docker, debootstrap), if missing
+tools:  ## install the Debian tools the tests need (promtool, headless Chromium, Docker, compose, debootstrap), if missing
 	@missing=""; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v dockerd >/dev/null || missing="$$missing docker.io"; \
 	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+	command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -51,6 +52,9 @@ images: setup tools  ## build the Kafka and S3 images (deploy/kafka, deploy/s3) 
 
 image-test: setup tools  ## build the image, then run every service from it and check what the manifests promise
 	$(BIN)/callstream image test
+
+compose-test: setup tools  ## run deploy/compose.yaml on images built here: healthy, traffic through, clean stop
+	$(BIN)/callstream image compose
 
 run: setup  ## the whole pipeline on the local stack with the simulator, live (ARGS="--duration 60")
 	$(BIN)/callstream run --live-calls $(ARGS)

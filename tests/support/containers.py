@@ -27,8 +27,9 @@ from callstream.dev.stack.process import require_free_ports
 from callstream.dev.stack.s3 import answers_bucket_call, mini_args
 from callstream.dev.stack.settings import HOST
 
+# Below the ephemeral range (32768-60999), where a client's port could be in the way.
 SETTINGS = StackSettings(
-    kafka_port=39092, controller_port=39093, s3_port=38333, seaweed_port_base=33000
+    kafka_port=19192, controller_port=19193, s3_port=18433, seaweed_port_base=21000
 )
 READY_TIMEOUT = 120.0
 

@@ -5,8 +5,10 @@ test` then runs every service from it against the local stack (or, with
 CALLSTREAM_S3_* name) — `callstream run --image` end to end, and each Kubernetes
 manifest's user, read-only root, volumes, probes and SIGTERM — and prints what it
 checked. `callstream image services` builds the Kafka and S3 images (deploy/kafka,
-deploy/s3) the same way. A Docker engine that answers is used; otherwise, as root,
-dockerd is started (state under .stack/docker) and stopped afterwards."""
+deploy/s3) the same way; `callstream image compose` runs deploy/compose.yaml on them
+(every service healthy, traffic through, each service stopped with exit 0). A Docker
+engine that answers is used; otherwise, as root, dockerd is started (state under
+.stack/docker) and stopped afterwards."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import time
 from callstream.command import Command
 from callstream.dev.image.build import IMAGE_TAG, build_image, debian_base
 from callstream.dev.image.check import image_user, manifest_checks
+from callstream.dev.image.compose import check_compose
 from callstream.dev.image.engine import ImageError, docker_engine
 from callstream.dev.image.services import kafka_image, s3_image
 from callstream.dev.stack import Stack, StackSettings
@@ -28,7 +31,7 @@ SERVICE_VARIABLES = frozenset(StackSettings().env_exports())
 
 
 def options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["build", "test", "services"])
+    parser.add_argument("action", choices=["build", "test", "services", "compose"])
     parser.add_argument("--tag", default=IMAGE_TAG)
     parser.add_argument(
         "--base", default="", help="a base image to use instead of the Debian one made here"
@@ -47,6 +50,9 @@ def main(args: argparse.Namespace) -> int:
         with docker_engine(settings.root / "docker") as env:
             if args.action == "services":
                 print(f"images {kafka_image(env, settings)} and {s3_image(env, settings)} built")
+            elif args.action == "compose":
+                for line in check_compose(env, settings):
+                    print(line, flush=True)
             else:
                 base = args.base or debian_base(env)
                 took = build_image(env, PROJECT_ROOT, base, args.tag)

