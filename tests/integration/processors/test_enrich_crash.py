@@ -7,6 +7,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+from common.config import KafkaSettings
+from common.kafka import topic_reader
 from devkit.raw import publish_raw, simulated_callbacks
 from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
@@ -24,21 +26,28 @@ def _start(services: Services, suffix: str, group: str, log: Path) -> subprocess
     return start_service("enrich", env, log)
 
 
+async def _until_written(kafka: KafkaSettings, names: list[str]) -> None:
+    """Returns as soon as a committed record is in one of the topics: a cheap look at
+    their end offsets, so enrich is not left running while whole topics are read."""
+    async with topic_reader(kafka, names) as (consumer, parts), asyncio.timeout(60):
+        while not any((await consumer.end_offsets(parts)).values()):
+            await asyncio.sleep(0.05)
+
+
 async def test_a_killed_enricher_leaves_no_duplicate_in_the_committed_output(
     services: Services, topic_set: TopicSetFactory, tmp_path: Path
 ) -> None:
     suffix, topics = await topic_set()
-    # Enough input that the kill lands mid-stream: enrich takes a few seconds over it.
-    items = simulated_callbacks(3000, seed=12)
+    # Enough input that the kill lands mid-stream: enrich's transactions take up to 5 000
+    # records, and it is killed as soon as the first of them reaches the output topics.
+    items = simulated_callbacks(6000, seed=12)
     await publish_raw(services.kafka, topics, items)
     group = f"enrich-{suffix}"
     log = tmp_path / "enrich.log"
 
     first = _start(services, suffix, group, log)
     try:
-        async with asyncio.timeout(60):
-            while len(await read_topic(services.kafka, topics.callstate)) < 200:
-                await asyncio.sleep(0.2)
+        await _until_written(services.kafka, [topics.callstate, topics.cdr])
         first.send_signal(signal.SIGKILL)
         first.wait()
     finally:
