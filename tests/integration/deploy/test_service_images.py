@@ -21,16 +21,14 @@ PORTS = StackSettings(
 
 
 def test_kafka_and_s3_images_built_here_serve_the_clients() -> None:
+    before = _running()  # the session's own containers, when it runs on this backend
     with kafka_and_s3(PORTS) as settings:
-        running = docker({}, "ps", "--format", "{{.Image}} {{.Networks}} {{.ID}}").stdout.split(
-            "\n"
-        )
         ours = {
-            line.split()[0].split(":")[0]: line.split()
-            for line in running
-            if line.startswith(("callstream-kafka:", "callstream-s3:"))
+            image.split(":")[0]: (network, ident)
+            for ident, (image, network) in _running().items()
+            if ident not in before
         }
-        assert {image: fields[1] for image, fields in ours.items()} == {
+        assert {image: network for image, (network, _) in ours.items()} == {
             "callstream-kafka": "host",
             "callstream-s3": "host",
         }
@@ -42,8 +40,16 @@ def test_kafka_and_s3_images_built_here_serve_the_clients() -> None:
         s3.put_object(Bucket=bucket, Key=key, Body=b"RIFF" * 1000, ContentType="audio/wav")
         got = s3.get_object(Bucket=bucket, Key=key)
         assert (got["Body"].read(), got["ContentType"]) == (b"RIFF" * 1000, "audio/wav")
-    for _, _, container in ours.values():  # removed when the context ends
-        assert docker({}, "inspect", container).returncode != 0
+    for _, ident in ours.values():  # removed when the context ends
+        assert docker({}, "inspect", ident).returncode != 0
+
+
+def _running() -> dict[str, tuple[str, str]]:
+    """Each running container's image and network, by id."""
+    listed = docker({}, "ps", "--format", "{{.ID}} {{.Image}} {{.Networks}}").stdout
+    return {
+        ident: (image, network) for ident, image, network in map(str.split, listed.splitlines())
+    }
 
 
 async def _round_trip(kafka: KafkaSettings) -> list[tuple[bytes | None, bytes | None, object]]:
