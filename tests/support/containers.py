@@ -21,10 +21,8 @@ from testcontainers.core.container import DockerContainer
 
 from callstream.dev.image.engine import docker_engine
 from callstream.dev.image.services import kafka_image, s3_image
-from callstream.dev.stack import StackSettings
-from callstream.dev.stack.kafka import answers_metadata
+from callstream.dev.stack import StackSettings, kafka, s3
 from callstream.dev.stack.process import require_free_ports
-from callstream.dev.stack.s3 import answers_bucket_call, mini_args
 from callstream.dev.stack.settings import HOST
 
 # Below the ephemeral range (32768-60999), where a client's port could be in the way.
@@ -38,14 +36,16 @@ READY_TIMEOUT = 120.0
 def kafka_and_s3(settings: StackSettings = SETTINGS) -> Iterator[StackSettings]:
     """Both running on the settings' ports, and answering, for as long as the context lasts."""
     testcontainers_config.ryuk_disabled = True
-    _require_free_ports(settings)
+    require_free_ports(
+        kafka.ports(settings) | s3.ports(settings), "the containers backend's; stop what holds it"
+    )
     with docker_engine(settings.root / "docker") as env, _environ(env):
-        kafka = _kafka(kafka_image(env, settings), settings)
-        s3 = _s3(s3_image(env, settings), settings)
-        with kafka, s3:
+        broker = _kafka(kafka_image(env, settings), settings)
+        storage = _s3(s3_image(env, settings), settings)
+        with broker, storage:
             bootstrap = settings.kafka_bootstrap
-            _wait("Kafka", kafka, lambda: asyncio.run(answers_metadata(bootstrap)))
-            _wait("S3", s3, lambda: answers_bucket_call(settings))
+            _wait("Kafka", broker, lambda: asyncio.run(kafka.answers_metadata(bootstrap)))
+            _wait("S3", storage, lambda: s3.answers_bucket_call(settings))
             yield settings
 
 
@@ -66,16 +66,8 @@ def _s3(image: str, settings: StackSettings) -> DockerContainer:
         .with_kwargs(network_mode="host")
         .with_env("AWS_ACCESS_KEY_ID", settings.s3_access_key)
         .with_env("AWS_SECRET_ACCESS_KEY", settings.s3_secret_key)
-        .with_command(mini_args(settings, Path("/data")))
+        .with_command(s3.mini_args(settings, Path("/data")))
     )
-
-
-def _require_free_ports(settings: StackSettings) -> None:
-    ports = {"kafka": settings.kafka_port, "kafka controller": settings.controller_port}
-    ports |= {"s3": settings.s3_port, "s3 grpc": settings.s3_port + 10000}
-    for name, port in settings.seaweed_ports.items():
-        ports |= {f"seaweedfs {name}": port, f"seaweedfs {name} grpc": port + 10000}
-    require_free_ports(ports, "the containers backend's; stop what holds it")
 
 
 def _wait(what: str, container: DockerContainer, answers: Callable[[], bool]) -> None:

@@ -144,11 +144,16 @@ def _format_storage(java: str, lib: Path, server: Path, data: Path) -> None:
         raise StackError(f"formatting Kafka storage in {data} failed:\n{done.stdout}{done.stderr}")
 
 
+def ports(settings: StackSettings) -> dict[str, int]:
+    """Every port the broker binds, by what it is for."""
+    return {"kafka": settings.kafka_port, "kafka controller": settings.controller_port}
+
+
 def start(settings: StackSettings) -> None:
     java = java_binary()
     lib = resolve_jars(settings)
     require_free_ports(
-        {"kafka": settings.kafka_port, "kafka controller": settings.controller_port},
+        ports(settings),
         "stop what holds it or set CALLSTREAM_STACK_KAFKA_PORT / CALLSTREAM_STACK_CONTROLLER_PORT",
     )
     server, log4j = _write_config(settings)

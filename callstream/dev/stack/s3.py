@@ -53,13 +53,18 @@ def mini_args(settings: StackSettings, data: Path) -> list[str]:
     ]
 
 
-def start(settings: StackSettings) -> None:
-    ports = {"s3": settings.s3_port, "s3 grpc": settings.s3_port + 10000}
+def ports(settings: StackSettings) -> dict[str, int]:
+    """Every port SeaweedFS binds (each server's gRPC port is 10000 above its HTTP one)."""
+    found = {"s3": settings.s3_port, "s3 grpc": settings.s3_port + 10000}
     for name, port in settings.seaweed_ports.items():
-        ports[f"seaweedfs {name}"] = port
-        ports[f"seaweedfs {name} grpc"] = port + 10000
+        found[f"seaweedfs {name}"] = port
+        found[f"seaweedfs {name} grpc"] = port + 10000
+    return found
+
+
+def start(settings: StackSettings) -> None:
     require_free_ports(
-        ports,
+        ports(settings),
         "stop what holds it or set CALLSTREAM_STACK_S3_PORT / CALLSTREAM_STACK_SEAWEED_PORT_BASE",
     )
     data = settings.root / "s3"
