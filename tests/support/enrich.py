@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -10,6 +9,7 @@ from common.config import KafkaSettings
 from common.topics import Topics
 from processors.enrich.service import EnrichSettings, pipe
 from processors.runtime import TransactionalPipe
+from tests.support.running import running
 
 
 @contextlib.asynccontextmanager
@@ -21,14 +21,8 @@ async def running_enrich(
     session_timeout_ms: int = 45_000,
 ) -> AsyncIterator[TransactionalPipe]:
     """Until the block ends, when it stops after its last batch."""
-    stop = asyncio.Event()
     settings = EnrichSettings(
         group_id=group, instance=instance, session_timeout_ms=session_timeout_ms
     )
-    async with pipe(kafka, topics, settings) as runner:
-        task = asyncio.create_task(runner.run(stop))
-        try:
-            yield runner
-        finally:
-            stop.set()
-            await task
+    async with pipe(kafka, topics, settings) as runner, running(runner.run):
+        yield runner

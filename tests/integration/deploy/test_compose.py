@@ -4,18 +4,12 @@ the whole pipeline up as a user's `docker compose up` does, then stops it."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
+
+from tests.support.processes import run_callstream
 
 
 def test_compose_brings_every_service_up_passes_traffic_and_stops_cleanly() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "callstream", "image", "compose"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    done = run_callstream("image", "compose", env={}, timeout=900)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     healthy = "board, enrich, ingest, kafka, lake, recordings, s3, sim"

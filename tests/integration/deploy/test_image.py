@@ -3,24 +3,15 @@ from it against the test's Kafka and S3 and checks what the Kubernetes manifests
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 from callstream.dev.image.check import SERVICES
+from tests.support.processes import run_callstream
 from tests.support.services import Services
 
 
 def test_every_service_runs_from_the_image_as_its_manifest_says(services: Services) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "callstream", "image", "test", "--services-from-env"],
-        env={**os.environ, **services.env()},
-        capture_output=True,
-        text=True,
-        timeout=1500,
-        check=False,
-    )
+    done = run_callstream("image", "test", "--services-from-env", env=services.env(), timeout=1500)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert "runs as uid 10001" in out

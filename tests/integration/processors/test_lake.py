@@ -19,6 +19,7 @@ from processors.replay.publish import REPLAY
 from tests.integration.conftest import TopicFactory, TopicSetFactory
 from tests.support.kafka import read_topic
 from tests.support.processes import run_callstream
+from tests.support.running import running
 from tests.support.services import Services
 
 if TYPE_CHECKING:
@@ -29,22 +30,17 @@ async def _archive(services: Services, s3: S3Settings, topics: Topics, expected:
     """Runs the lake until its group has committed past `expected` records."""
     group = f"lake-{uuid.uuid4().hex}"
     settings = LakeSettings(group_id=group, prefix=s3.prefix, flush_seconds=0.5)
-    stop = asyncio.Event()
     async with (
         kafka_admin(services.kafka) as admin,
         lake_service(services.kafka, topics, s3_put(s3), settings) as lake,
+        running(lake.run),
+        asyncio.timeout(60),
     ):
-        task = asyncio.create_task(lake.run(stop))
-        try:
-            async with asyncio.timeout(60):
-                while True:
-                    offsets = await admin.list_consumer_group_offsets(group)
-                    if sum(o.offset for o in offsets.values()) >= expected:
-                        break
-                    await asyncio.sleep(0.3)
-        finally:
-            stop.set()
-            await task
+        while True:
+            offsets = await admin.list_consumer_group_offsets(group)
+            if sum(o.offset for o in offsets.values()) >= expected:
+                break
+            await asyncio.sleep(0.3)
 
 
 def _objects(client: S3Client, s3: S3Settings) -> dict[str, bytes]:

@@ -31,6 +31,7 @@ from processors.recordings.service import (
 from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
 from tests.support.private_s3 import PrivateS3
+from tests.support.running import running
 from tests.support.services import Services
 from yunhu.callbacks import Cdr, decode_cdr
 from yunhu.sim.api import Simulator
@@ -83,16 +84,13 @@ async def running_recorder(
 ) -> AsyncIterator[RecordingsService]:
     archive = S3Archive(s3_client, bucket or services.s3.bucket, part_size=5 << 20)
     settings = dataclasses.replace(settings, group_id=f"rec-{uuid.uuid4().hex}")
-    async with recordings_service(
-        services.kafka, topics, tenants=tenants_for(sim), archive=archive, settings=settings
-    ) as service:
-        stop = asyncio.Event()
-        task = asyncio.create_task(service.run(stop))
-        try:
-            yield service
-        finally:
-            stop.set()
-            await task
+    async with (
+        recordings_service(
+            services.kafka, topics, tenants=tenants_for(sim), archive=archive, settings=settings
+        ) as service,
+        running(service.run),
+    ):
+        yield service
 
 
 async def publish_cdrs(services: Services, topics: Topics, cdrs: list[CdrRecord]) -> None:

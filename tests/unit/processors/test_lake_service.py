@@ -14,6 +14,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from processors.lake.service import Lake, LakeSettings
+from tests.support.running import running
 from tests.unit.processors.test_lake_lines import Rec
 
 RAW = "callstream.cdr.raw"
@@ -108,13 +109,10 @@ async def test_partitions_given_up_are_flushed_first_or_forgotten() -> None:
 async def test_the_run_flushes_on_count_and_on_stop() -> None:
     made, consumer, s3 = lake(flush_records=2, lag_every=60.0)
     consumer.batches.extend([{TP: records(40, 41)}, {TP: records(42)}])
-    stop = asyncio.Event()
-    task = asyncio.create_task(made.run(stop))
-    while len(s3.journal) < 2:
-        await asyncio.sleep(0.01)
-    assert s3.journal == ["put 2-40.ndjson.gz", "commit 42"]
-    while consumer.batches:
-        await asyncio.sleep(0.01)
-    stop.set()
-    await task
+    async with running(made.run):
+        while len(s3.journal) < 2:
+            await asyncio.sleep(0.01)
+        assert s3.journal == ["put 2-40.ndjson.gz", "commit 42"]
+        while consumer.batches:
+            await asyncio.sleep(0.01)
     assert s3.journal[2:] == ["put 2-42.ndjson.gz", "commit 43"]
