@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+import subprocess
 import tempfile
 import time
 import urllib.error
@@ -180,7 +181,7 @@ def _finish(in_flight: InFlight) -> str:
 def _exit_code(env: dict[str, str], name: str, grace: int) -> int:
     try:
         waited = docker(env, "wait", name, timeout=grace)
-    except Exception as err:
+    except subprocess.TimeoutExpired as err:
         raise ImageError(f"{name}: still running {grace} s after SIGTERM") from err
     return int(waited.stdout.strip() or -1)
 

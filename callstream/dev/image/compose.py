@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from callstream.dev.image.build import BASE_PACKAGES, BASE_TAG, debian_base, download_wheels
 from callstream.dev.image.engine import ImageError, docker
 from callstream.dev.image.services import (
@@ -29,8 +31,8 @@ HEALTHY_WITHIN = 240.0
 TRAFFIC_WITHIN = 120.0
 # What the simulator's traffic must have made within TRAFFIC_WITHIN, read from /metrics.
 ENOUGH = {
-    ("enrich", 9101): 'callstream_produced_records_total{topic="callstream.cdr"}',
-    ("recordings", 9102): 'callstream_produced_records_total{topic="callstream.recordings"}',
+    "enrich": 'callstream_produced_records_total{topic="callstream.cdr"}',
+    "recordings": 'callstream_produced_records_total{topic="callstream.recordings"}',
 }
 # Exit codes not held to 0: Kafka's JVM ends 143 on SIGTERM, and the simulator 130 when
 # its traffic is cut short (as on Ctrl-C).
@@ -79,7 +81,8 @@ class _Compose:
             **env,
             "COMPOSE_PROJECT_NAME": PROJECT,
         }
-        self.argv = [*compose_command(env), "--file", str(project / "deploy" / "compose.yaml")]
+        self.file = project / "deploy" / "compose.yaml"
+        self.argv = [*compose_command(env), "--file", str(self.file)]
 
     def __call__(self, *args: str) -> str:
         done = subprocess.run(  # noqa: S603 - our own arguments
@@ -89,6 +92,11 @@ class _Compose:
             tail = (done.stdout + done.stderr)[-3000:]
             raise ImageError(f"compose {' '.join(args)} failed:\n{tail}")
         return done.stdout
+
+    def metrics_port(self, service: str) -> int:
+        """The port the service's `--metrics-port` names in the compose file."""
+        command: list[str] = yaml.safe_load(self.file.read_text())["services"][service]["command"]
+        return int(command[command.index("--metrics-port") + 1])
 
     def inspect(self) -> dict[str, dict[str, Any]]:
         """Each service's container state, by service name."""
@@ -127,7 +135,8 @@ def _traffic(run: _Compose) -> Iterator[str]:
         raise ImageError(f"compose: ingest's /readyz says {ready}")
     yield f"compose: ingest on :8000 ready, publishing to Kafka directly ({ready['kafka']})"
     deadline = time.monotonic() + TRAFFIC_WITHIN
-    for (service, port), series in ENOUGH.items():
+    for service, series in ENOUGH.items():
+        port = run.metrics_port(service)
         while (count := _metric(run, service, port, series)) < 1:
             if time.monotonic() > deadline:
                 raise ImageError(f"compose: {service} wrote nothing within {TRAFFIC_WITHIN:.0f} s")

@@ -15,6 +15,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from callstream.cli import build_parser
+from callstream.dev.image.check import SERVICES, config_map, workload
 from common.probes import probes
 from devkit.ports import free_port
 from ingest.settings import IngestSettings
@@ -195,28 +196,19 @@ def test_the_tenants_files_load(name: str) -> None:
 
 def test_compose_runs_each_service_as_its_kubernetes_manifest_does() -> None:
     """Command, user, read-only root and grace period: what `make image-test` proves
-    of the manifests holds for compose too."""
+    of the manifests (read as it reads them) holds for compose too."""
     anchor = COMPOSE["x-callstream"]
+    config = config_map(DEPLOY / "k8s")
     checked = set()
-    for workload, container in containers():
-        name = workload.removeprefix("callstream-")
-        if name not in COMPOSE["services"] or not container.get("args"):
-            continue
+    for name in SERVICES:
+        work = workload(DEPLOY / "k8s" / f"{name}.yaml", config)
         checked.add(name)
         service = {**anchor, **COMPOSE["services"][name]}
-        doc = next(
-            d
-            for d in k8s_docs()
-            if d.get("kind") in {"Deployment", "StatefulSet"} and d["metadata"]["name"] == workload
-        )
-        pod = doc["spec"]["template"]["spec"]
-        security = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
-        assert service["command"] == container["args"], name
-        assert service["user"] == str(security["runAsUser"]), name
-        assert service["read_only"] is security["readOnlyRootFilesystem"] is True, name
+        assert service["command"] == work.args, name
+        assert service["user"] == str(work.user), name
+        assert service["read_only"] is work.read_only is True, name
         assert "/tmp" in service["tmpfs"], name  # noqa: S108 - the container's own
-        grace = f"{pod['terminationGracePeriodSeconds']}s"
-        assert service["stop_grace_period"] == grace, name
+        assert service["stop_grace_period"] == f"{work.grace}s", name
     assert checked == {"ingest", "enrich", "recordings", "lake", "board"}
 
 
