@@ -6,6 +6,12 @@ service, serves its probes and metrics, and stops it gracefully on the first SIG
 SIGINT. A service provides two things: a `load()` that reads its settings once, and a
 `start(config)` context manager that builds its clients, hands them to its handlers
 and yields a `Started`.
+
+A stop has a deadline (`CALLSTREAM_STOP_DEADLINE`), counted from the signal: a stop
+still under way then (a blocking Kafka call waiting on a broker that does not answer,
+say) is cut short with exit code 3, before the orchestrator's SIGKILL, and said in the
+log. Every service keeps its promises across that: consumers commit only what is
+durable, and the receiver's spool is on disk.
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 import orjson
 from prometheus_client import CollectorRegistry
@@ -27,10 +34,27 @@ from common.config import ConfigError
 from common.gc_tuning import settle_gc
 from common.logs import setup_logging
 from common.probes import probes
-from common.settings import describe
+from common.settings import describe, load
 from common.stopping import stop_on_signals
 
 log = logging.getLogger(__name__)
+
+EXIT_CONFIG: Final = 2
+EXIT_STOP_OVERRAN: Final = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSettings:
+    """What every service reads alike, from `CALLSTREAM_{FIELD}`."""
+
+    log_level: str = "INFO"
+    # Seconds from the stop signal to a forced exit (EXIT_STOP_OVERRAN); 0: none. Below
+    # the manifests' grace periods, so the process ends on its own terms, and says so.
+    stop_deadline: float = 40.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RunnerSettings:
+        return load(cls, env, "CALLSTREAM_")
 
 
 class Config(Protocol):
@@ -62,37 +86,74 @@ class Started:
 Start = Callable[[C], AbstractAsyncContextManager[Started]]
 
 
+@dataclass(frozen=True, slots=True)
+class Configured(Generic[C]):
+    runner: RunnerSettings
+    service: C
+
+
 def run_service(
     name: str, load: Callable[[], C], start: Start[C], *, print_config: bool = False
 ) -> int:
-    """The process's exit code: 0 after a graceful stop, 2 for a configuration error."""
+    """The process's exit code: 0 after a graceful stop, 2 for a configuration error
+    (3, from a watchdog thread, when the stop overran its deadline)."""
     config = configured(name, load)
     if config is None:
-        return 2
+        return EXIT_CONFIG
     if print_config:
-        print(orjson.dumps(describe(*config.shown()), option=orjson.OPT_INDENT_2).decode())
+        shown = describe(config.runner, *config.service.shown())
+        print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
         return 0
-    asyncio.run(serve(config, start))
+    asyncio.run(serve(config.service, start, config.runner.stop_deadline))
     return 0
 
 
-def configured(name: str, load: Callable[[], C]) -> C | None:
+def configured(name: str, load: Callable[[], C]) -> Configured[C] | None:
     """Logging set up and the configuration loaded; None, said on stderr, if it is wrong."""
-    setup_logging(name, os.environ.get("CALLSTREAM_LOG_LEVEL", "INFO"))
     try:
-        return load()
+        runner = RunnerSettings.from_env(os.environ)
+        setup_logging(name, runner.log_level)
+        return Configured(runner, load())
     except ConfigError as err:
         print(f"callstream {name}: {err}", file=sys.stderr)
         return None
 
 
-async def serve(config: C, start: Start[C]) -> None:
+async def serve(config: C, start: Start[C], stop_deadline: float = 0.0) -> None:
     stop = stop_on_signals()
-    async with start(config) as started:
-        settle_gc()  # start-up is done: the collector's settings for the steady state
-        async with _probes(started.probes):
-            await started.run(stop)
+    watchdog = asyncio.create_task(_deadline_after(stop, stop_deadline))
+    try:
+        async with start(config) as started:
+            settle_gc()  # start-up is done: the collector's settings for the steady state
+            async with _probes(started.probes):
+                await started.run(stop)
+    finally:
+        watchdog.cancel()  # armed already, if a stop came
     log.info("stopped")
+
+
+async def _deadline_after(stop: asyncio.Event, seconds: float) -> None:
+    """Once `stop` is set, a thread that ends the process if it still runs `seconds`
+    later. A thread, not a task: what overruns may be the loop's own shutdown, which
+    waits for every worker thread (one blocked in librdkafka, say)."""
+    await stop.wait()
+    if seconds > 0:
+        timer = threading.Timer(seconds, _overran, args=(seconds,))
+        timer.daemon = True  # a stop that finishes in time exits as usual
+        timer.start()
+
+
+def _overran(seconds: float) -> None:
+    log.error(
+        "stopping overran CALLSTREAM_STOP_DEADLINE; exiting now",
+        extra={
+            "deadline_seconds": seconds,
+            "threads": sorted(t.name for t in threading.enumerate()),
+        },
+    )
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(EXIT_STOP_OVERRAN)
 
 
 @contextlib.asynccontextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from pathlib import Path
 
 from devkit.sim import running_simulator
@@ -82,3 +83,43 @@ async def test_receiver_killed_while_spooling_drains_after_restart(tmp_path: Pat
     assert delivery.expected == acknowledged
     assert delivery.missing == [], f"{len(delivery.missing)} acknowledged callbacks lost"
     assert "records left by an earlier run" in second.log_text()
+
+
+async def test_a_stop_held_up_by_kafka_ends_at_its_deadline_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """Kafka dies under a connected receiver: its last records wait in librdkafka's queue
+    and the spool. SIGTERM then waits on a broker that never answers; the stop deadline
+    ends the process (exit 3) and the next start publishes every acknowledged callback."""
+    broker = PrivateKafka.create(tmp_path / "kafka")
+    await asyncio.to_thread(broker.start)
+    log = tmp_path / "sent.ndjson"
+    deadline = 3.0
+    try:
+        suffix, topics = await new_topics(broker.kafka)
+        env = {"CALLSTREAM_STOP_DEADLINE": str(deadline)}
+        with killed_on_exit(start_receiver(tmp_path, broker.kafka, suffix, extra_env=env)) as first:
+            await wait_drained(first)  # connected: events go to Kafka directly
+            await asyncio.to_thread(broker.kill)
+            async with running_simulator() as sim:
+                traffic = TrafficSettings(first.url, rate=20, duration=4, seed=5, sent_log=log)
+                report = await post_traffic(sim, traffic)
+            signalled = time.monotonic()
+            code = stop(first)
+            took = time.monotonic() - signalled
+        assert code == 3, first.log_text()
+        assert took < deadline + 3, took
+        assert "CALLSTREAM_STOP_DEADLINE" in first.log_text()
+        acknowledged = len(read_sent_log(log))
+        assert acknowledged >= 60, report.summary()
+
+        await asyncio.to_thread(broker.start)
+        with killed_on_exit(start_receiver(tmp_path, broker.kafka, suffix)) as second:
+            await wait_healthy(second)
+            await wait_drained(second)
+            assert stop(second) == 0, second.log_text()
+        delivery = await check_delivery(broker.kafka, topics, log)
+    finally:
+        broker.stop()
+    assert delivery.expected == acknowledged
+    assert delivery.missing == [], f"{len(delivery.missing)} acknowledged callbacks lost"

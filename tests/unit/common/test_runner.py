@@ -1,6 +1,7 @@
 """`run_service`, in a process of its own: a configuration error exits 2 with one line
 on stderr; a started service serves its probes, and the first SIGTERM stops it
-gracefully (a second one, mid-stop, is ignored) with exit code 0."""
+gracefully (a second one, mid-stop, is ignored) with exit code 0; a stop that overruns
+its deadline ends the process with exit code 3."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from devkit.ports import free_ports
 
 SERVICE = """
-import asyncio, contextlib, sys
+import asyncio, contextlib, sys, time
 from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter
 from common.config import ConfigError
@@ -43,17 +44,20 @@ async def start(config):
         print("stopping", flush=True)
         await asyncio.sleep(1.0)  # work still being finished when a second signal comes
     yield Started(run, Probes(config.port, registry))
+    if len(sys.argv) > 2 and sys.argv[2] == "stuck":  # a blocking call that never returns
+        await asyncio.to_thread(time.sleep, 3600)
     print("closed", flush=True)
 
-sys.exit(run_service("demo", load, start, print_config=len(sys.argv) > 2))
+print_config = len(sys.argv) > 2 and sys.argv[2] == "--print-config"
+sys.exit(run_service("demo", load, start, print_config=print_config))
 """
 
 
-def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+def _start(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     script = tmp_path / "service.py"
     script.write_text(SERVICE)
     root = Path(__file__).resolve().parents[3]
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {**os.environ, "PYTHONPATH": str(root), **(env or {})}
     return subprocess.Popen(
         [sys.executable, str(script), *args],
         env=env,
@@ -75,7 +79,10 @@ def test_print_config_prints_and_starts_nothing(tmp_path: Path) -> None:
     proc = _start(tmp_path, "9", "--print-config")
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
-    assert json.loads(out) == {"Config": {"port": 9}}
+    assert json.loads(out) == {
+        "RunnerSettings": {"log_level": "INFO", "stop_deadline": 40.0},
+        "Config": {"port": 9},
+    }
 
 
 def test_probes_are_served_and_sigterm_stops_gracefully(tmp_path: Path) -> None:
@@ -102,3 +109,42 @@ def test_probes_are_served_and_sigterm_stops_gracefully(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert out.strip() == "closed"
     assert '"msg":"stopped"' in err.replace(" ", "")
+
+
+def _wait_running(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "running"
+
+
+def test_a_stop_that_overruns_its_deadline_exits_3_and_says_so(tmp_path: Path) -> None:
+    [port] = free_ports(1)
+    proc = _start(tmp_path, str(port), "stuck", env={"CALLSTREAM_STOP_DEADLINE": "2"})
+    _wait_running(proc)
+    signalled = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    took = time.monotonic() - signalled
+    assert proc.returncode == 3, err
+    assert 2.0 <= took < 6.0, took
+    assert "closed" not in out
+    line = next(json.loads(x) for x in err.splitlines() if "STOP_DEADLINE" in x)
+    assert line["level"] == "error"
+    assert line["deadline_seconds"] == 2.0
+
+
+def test_a_stop_in_time_is_not_cut_short_by_the_deadline(tmp_path: Path) -> None:
+    [port] = free_ports(1)
+    proc = _start(tmp_path, str(port), env={"CALLSTREAM_STOP_DEADLINE": "3"})
+    _wait_running(proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out.strip().splitlines()[-1] == "closed"
+    assert "STOP_DEADLINE" not in err
+
+
+def test_a_malformed_deadline_is_a_configuration_error(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "9", env={"CALLSTREAM_STOP_DEADLINE": "soon"})
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "CALLSTREAM_STOP_DEADLINE='soon'" in err

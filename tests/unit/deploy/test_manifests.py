@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from callstream.cli import build_parser
 from callstream.dev.image.check import SERVICES, config_map, workload
 from common.probes import probes
+from common.runner import RunnerSettings
 from devkit.ports import free_port
 from ingest.settings import IngestSettings
 from tests.support.fakes import FakeProducer
@@ -102,6 +103,12 @@ def test_a_workload_per_service_each_with_probes_resources_and_a_grace_period() 
     for deployment in workloads.values():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["terminationGracePeriodSeconds"] >= 30
+        # A stop that hangs ends on the service's own deadline (exit 3, in the log)
+        # before the kubelet's SIGKILL.
+        own = {e["name"]: e.get("value", "") for e in pod["containers"][0].get("env", [])}
+        env = {**config_map(DEPLOY / "k8s"), **own}
+        deadline = RunnerSettings.from_env(env).stop_deadline
+        assert 0 < deadline < pod["terminationGracePeriodSeconds"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         [container] = pod["containers"]
         assert container["readinessProbe"]
