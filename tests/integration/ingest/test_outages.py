@@ -12,6 +12,7 @@ from devkit.topics import new_topics
 from tests.support.delivery import check_delivery
 from tests.support.private_kafka import PrivateKafka
 from tests.support.receiver import (
+    Receiver,
     killed_on_exit,
     start_receiver,
     stop,
@@ -72,11 +73,7 @@ async def test_receiver_killed_while_spooling_drains_after_restart(tmp_path: Pat
         acknowledged = len(read_sent_log(log))
         assert acknowledged > 100, report.summary()
 
-        await asyncio.to_thread(broker.start)
-        with killed_on_exit(start_receiver(tmp_path, broker.kafka, suffix)) as second:
-            await wait_healthy(second)
-            await wait_drained(second)
-            assert stop(second) == 0, second.log_text()
+        second = await _restarted_and_drained(tmp_path, broker, suffix)
         delivery = await check_delivery(broker.kafka, topics, log)
     finally:
         broker.stop()
@@ -113,13 +110,20 @@ async def test_a_stop_held_up_by_kafka_ends_at_its_deadline_and_loses_nothing(
         acknowledged = len(read_sent_log(log))
         assert acknowledged >= 60, report.summary()
 
-        await asyncio.to_thread(broker.start)
-        with killed_on_exit(start_receiver(tmp_path, broker.kafka, suffix)) as second:
-            await wait_healthy(second)
-            await wait_drained(second)
-            assert stop(second) == 0, second.log_text()
+        await _restarted_and_drained(tmp_path, broker, suffix)
         delivery = await check_delivery(broker.kafka, topics, log)
     finally:
         broker.stop()
     assert delivery.expected == acknowledged
     assert delivery.missing == [], f"{len(delivery.missing)} acknowledged callbacks lost"
+
+
+async def _restarted_and_drained(tmp_path: Path, broker: PrivateKafka, suffix: str) -> Receiver:
+    """The broker back, and a new receiver on the same spool until it has drained it and
+    stopped cleanly."""
+    await asyncio.to_thread(broker.start)
+    with killed_on_exit(start_receiver(tmp_path, broker.kafka, suffix)) as receiver:
+        await wait_healthy(receiver)
+        await wait_drained(receiver)
+        assert stop(receiver) == 0, receiver.log_text()
+    return receiver
