@@ -253,19 +253,20 @@ def median(rounds: list[list[Result]]) -> list[Result]:
 class Ratios:
     """Per round, callstream's CPU per request over the ceiling's, the bare low-level
     handler's and the floor's; the floor's over the low-level handler's; callstream's
-    requests/s over the naive receiver's. The servers of one round ran minutes apart on
-    the same machine, so a round's ratio is steadier than a ratio of medians taken across
-    rounds."""
+    requests/s and the floor's over the naive receiver's. The servers of one round ran
+    minutes apart on the same machine, so a round's ratio is steadier than a ratio of
+    medians taken across rounds."""
 
     cpu: list[float]
     cpu_low: list[float]
     cpu_floor: list[float]
     floor_low: list[float]
     rps: list[float]
+    floor_rps: list[float]
 
 
 def paired_ratios(rounds: list[list[Result]]) -> Ratios:
-    ratios = Ratios([], [], [], [], [])
+    ratios = Ratios([], [], [], [], [], [])
     for results in rounds:
         by = {r.name: r for r in results}
         ours = by["callstream"].cpu_us
@@ -274,6 +275,7 @@ def paired_ratios(rounds: list[list[Result]]) -> Ratios:
         ratios.cpu_floor.append(ours / by["floor"].cpu_us)
         ratios.floor_low.append(by["floor"].cpu_us / by["lowlevel"].cpu_us)
         ratios.rps.append(by["callstream"].rps / by["naive"].rps)
+        ratios.floor_rps.append(by["floor"].rps / by["naive"].rps)
     return ratios
 
 
@@ -298,6 +300,7 @@ def report(rounds: list[list[Result]], seconds: int, connections: int) -> str:
         "what answering after Kafka's acknowledgement costs by itself:",
         f"floor CPU vs lowlevel:                {ratio(ratios.floor_low)}",
         f"callstream CPU vs floor:              {ratio(ratios.cpu_floor)}",
+        f"floor requests/s vs naive receiver:   {ratio(ratios.floor_rps)}",
     ]
     return "\n".join(lines)
 
