@@ -7,10 +7,10 @@ SIGINT. A service provides two things: a `load()` that reads its settings once, 
 `start(config)` context manager that builds its clients, hands them to its handlers
 and yields a `Started`.
 
-A stop has a deadline (`CALLSTREAM_STOP_DEADLINE`), counted from the signal: a stop
-still under way then (a blocking Kafka call waiting on a broker that does not answer,
-say) is cut short with exit code 3, before the orchestrator's SIGKILL, and said in the
-log. Every service keeps its promises across that: consumers commit only what is
+A stop may have a deadline (`CALLSTREAM_STOP_DEADLINE`), counted from the signal: a
+stop still under way then (a blocking Kafka call waiting on a broker that does not
+answer, say) is cut short with exit code 3, before the orchestrator's SIGKILL, and said
+in the log. Every service keeps its promises across that: consumers commit only what is
 durable, and the receiver's spool is on disk.
 """
 
@@ -48,9 +48,11 @@ class RunnerSettings:
     """What every service reads alike, from `CALLSTREAM_{FIELD}`."""
 
     log_level: str = "INFO"
-    # Seconds from the stop signal to a forced exit (EXIT_STOP_OVERRAN); 0: none. Below
-    # the manifests' grace periods, so the process ends on its own terms, and says so.
-    stop_deadline: float = 40.0
+    # Seconds from the stop signal to a forced exit (EXIT_STOP_OVERRAN); 0: none. Where an
+    # orchestrator kills after a grace period, set it a little under (deploy/ does), so the
+    # process ends on its own terms and says so. None by default: a transactional stop may
+    # legitimately wait out librdkafka's timeouts (processors/transactions.py).
+    stop_deadline: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RunnerSettings:

@@ -54,7 +54,7 @@ def test_print_config_shows_the_effective_settings_with_secrets_masked(
     printed = json.loads(done.stdout)
     assert printed["KafkaSettings"]["sasl_password"] == "***"
     assert printed["KafkaSettings"]["bootstrap"] == "kafka.invalid:9092"
-    assert printed["RunnerSettings"]["stop_deadline"] == 40.0
+    assert printed["RunnerSettings"]["stop_deadline"] == 0.0
     shared = {"KafkaSettings", "S3Settings", "RunnerSettings"}
     [own_settings] = [v for k, v in printed.items() if k not in shared]
     expected = {

@@ -80,7 +80,7 @@ def test_print_config_prints_and_starts_nothing(tmp_path: Path) -> None:
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert json.loads(out) == {
-        "RunnerSettings": {"log_level": "INFO", "stop_deadline": 40.0},
+        "RunnerSettings": {"log_level": "INFO", "stop_deadline": 0.0},
         "Config": {"port": 9},
     }
 

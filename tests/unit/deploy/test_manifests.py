@@ -216,6 +216,8 @@ def test_compose_runs_each_service_as_its_kubernetes_manifest_does() -> None:
         assert service["read_only"] is work.read_only is True, name
         assert "/tmp" in service["tmpfs"], name  # noqa: S108 - the container's own
         assert service["stop_grace_period"] == f"{work.grace}s", name
+        deadline = RunnerSettings.from_env(service["environment"]).stop_deadline
+        assert 0 < deadline < work.grace, name
     assert checked == {"ingest", "enrich", "recordings", "lake", "board"}
 
 
