@@ -123,14 +123,15 @@ def configured(name: str, load: Callable[[], C]) -> Configured[C] | None:
 
 async def serve(config: C, start: Start[C], stop_deadline: float = 0.0) -> None:
     stop = stop_on_signals()
-    watchdog = asyncio.create_task(_deadline_after(stop, stop_deadline))
+    watchdog = asyncio.create_task(_deadline_after(stop, stop_deadline)) if stop_deadline else None
     try:
         async with start(config) as started:
             settle_gc()  # start-up is done: the collector's settings for the steady state
             async with _probes(started.probes):
                 await started.run(stop)
     finally:
-        watchdog.cancel()  # armed already, if a stop came
+        if watchdog is not None:
+            watchdog.cancel()  # armed already, if a stop came
     log.info("stopped")
 
 
@@ -139,10 +140,9 @@ async def _deadline_after(stop: asyncio.Event, seconds: float) -> None:
     later. A thread, not a task: what overruns may be the loop's own shutdown, which
     waits for every worker thread (one blocked in librdkafka, say)."""
     await stop.wait()
-    if seconds > 0:
-        timer = threading.Timer(seconds, _overran, args=(seconds,))
-        timer.daemon = True  # a stop that finishes in time exits as usual
-        timer.start()
+    timer = threading.Timer(seconds, _overran, args=(seconds,))
+    timer.daemon = True  # a stop that finishes in time exits as usual
+    timer.start()
 
 
 def _overran(seconds: float) -> None:
@@ -155,6 +155,8 @@ def _overran(seconds: float) -> None:
     )
     for handler in logging.getLogger().handlers:
         handler.flush()
+    # os._exit (documented, not private): sys.exit from this thread would end only the
+    # thread, and a normal exit would wait for the threads that are stuck.
     os._exit(EXIT_STOP_OVERRAN)
 
 

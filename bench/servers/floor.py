@@ -6,13 +6,13 @@ No authentication, headers, dead letters, spool or metrics."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import msgspec
 import uvloop
 from aiohttp import web
 
+from bench.servers import serve_forever
 from common.config import KafkaSettings
 from common.topics import Topics
 from ingest.rdkafka import RdkafkaProducer, rdkafka_config
@@ -42,10 +42,7 @@ async def serve(port: int, bootstrap: str, suffix: str) -> None:
         await producer.send(topic, body, decoder.decode(body).uuid.encode())
         return web.Response(body=b'{"status":"ok"}', content_type="application/json")
 
-    runner = web.ServerRunner(web.Server(handle, access_log=None))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    await asyncio.Event().wait()
+    await serve_forever(handle, port)
 
 
 def main() -> None:

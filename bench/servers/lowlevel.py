@@ -3,11 +3,12 @@ body and answers 200, no router, nothing else."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import uvloop
 from aiohttp import web
+
+from bench.servers import serve_forever
 
 
 async def handle(request: web.BaseRequest) -> web.Response:
@@ -17,15 +18,8 @@ async def handle(request: web.BaseRequest) -> web.Response:
     return web.Response(body=b'{"status":"ok"}', content_type="application/json")
 
 
-async def serve(port: int) -> None:
-    runner = web.ServerRunner(web.Server(handle, access_log=None))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    await asyncio.Event().wait()
-
-
 def main() -> None:
-    uvloop.run(serve(int(sys.argv[1])))
+    uvloop.run(serve_forever(handle, int(sys.argv[1])))
 
 
 if __name__ == "__main__":

@@ -100,13 +100,14 @@ def test_a_workload_per_service_each_with_probes_resources_and_a_grace_period() 
     assert workloads["callstream-board"]["kind"] == "StatefulSet"
     assert workloads["callstream-board"]["spec"]["replicas"] == 1, "one board sees every call"
 
+    config = config_map(DEPLOY / "k8s")
     for deployment in workloads.values():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["terminationGracePeriodSeconds"] >= 30
         # A stop that hangs ends on the service's own deadline (exit 3, in the log)
         # before the kubelet's SIGKILL.
         own = {e["name"]: e.get("value", "") for e in pod["containers"][0].get("env", [])}
-        env = {**config_map(DEPLOY / "k8s"), **own}
+        env = {**config, **own}
         deadline = RunnerSettings.from_env(env).stop_deadline
         assert 0 < deadline < pod["terminationGracePeriodSeconds"]
         assert pod["securityContext"]["runAsNonRoot"] is True
