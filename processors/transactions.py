@@ -145,11 +145,11 @@ class RdTransactions:
     async def _blocking(self, call: Callable[..., Any], *args: Any) -> None:
         """`call` in a daemon thread of its own, given up on when it overruns its timeout.
 
-        Seen under a broker restart followed by a rebalance: `send_offsets_to_transaction`
-        waited far past its timeout while the group waited for this member to poll, which
-        it could not while the call was in flight. Given up on, the call is left to finish
-        in its thread (the renewed producer fences it); a daemon thread, not the loop's
-        executor, so a call that never returns cannot keep the process from exiting."""
+        librdkafka's coordinator requests do not heed the call's timeout (librdkafka
+        #5456): `send_offsets_to_transaction` has waited far past it after broker
+        restarts. Given up on, the call is left to finish in its thread (the renewed
+        producer fences it); a daemon thread, not the loop's executor, so a call that
+        never returns cannot keep the process from exiting."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
 
