@@ -1,6 +1,6 @@
-"""enrich and the board through a broker SIGKILL and restart while both are idle, with
-calls before and after: they are back within seconds of the broker, not after their
-transaction calls time out (librdkafka's re-bootstrap left an idle transactional
+"""enrich, the board and the lake through a broker SIGKILL and restart while all are idle,
+with calls before and after: they are back within seconds of the broker, not after
+their transaction calls time out (librdkafka's re-bootstrap left an idle transactional
 producer waiting for a group coordinator it had dropped: librdkafka #5511)."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ import asyncio
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.config import KafkaSettings
 from common.kafka import kafka_admin
@@ -17,12 +19,17 @@ from common.topics import Topics
 from devkit.raw import publish_until
 from devkit.topics import create_topics
 from tests.support.kafka import read_topic
+from tests.support.lake import lake_positions, raw_positions
 from tests.support.private_kafka import PrivateKafka
 from tests.support.processes import start_service, stop_service
+from tests.support.services import Services
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 DOWN_SECONDS = 15.0
 TRAFFIC_SECONDS = 5.0
-BACK_WITHIN = 25.0  # seconds from the broker's restart to both holding every new record
+BACK_WITHIN = 25.0  # seconds from the broker's restart to every service holding every record
 ENRICH_GROUP = "enrich-restart"
 BOARD_GROUP = "board-restart"
 
@@ -40,34 +47,45 @@ async def unread(kafka: KafkaSettings, group: str, topics: list[str]) -> int:
     return sum(1 for tp, end in ends.items() if done.get(tp, -1) < end)
 
 
-async def behind(kafka: KafkaSettings, topics: Topics) -> int:
-    """What enrich has not enriched, or the board not taken in."""
-    raw = await unread(kafka, ENRICH_GROUP, [topics.callstate_raw, topics.cdr_raw])
-    return raw + await unread(kafka, BOARD_GROUP, [topics.callstate, topics.cdr])
+@dataclass
+class Pipes:
+    kafka: KafkaSettings
+    topics: Topics
+    s3: S3Client
+    bucket: str
+    prefix: str
+    procs: dict[str, subprocess.Popen[bytes]]
+    logs: dict[str, Path]
+
+    async def behind(self) -> int:
+        """What enrich has not enriched, the board not taken in, or the lake not stored."""
+        raw = await unread(
+            self.kafka, ENRICH_GROUP, [self.topics.callstate_raw, self.topics.cdr_raw]
+        )
+        enriched = await unread(self.kafka, BOARD_GROUP, [self.topics.callstate, self.topics.cdr])
+        stored = await asyncio.to_thread(lake_positions, self.s3, self.bucket, self.prefix)
+        return raw + enriched + len(await raw_positions(self.kafka, self.topics) - stored)
+
+    async def traffic_then_caught_up(self, *, seed: int) -> None:
+        """Calls for a few seconds, then waits until every service is past all of them."""
+        stop = asyncio.Event()
+        traffic = asyncio.create_task(
+            publish_until(stop, self.kafka, self.topics, calls=5, seed=seed)
+        )
+        await asyncio.sleep(TRAFFIC_SECONDS)
+        stop.set()
+        await traffic
+        async with asyncio.timeout(120):
+            while await self.behind():
+                for name, proc in self.procs.items():
+                    log = self.logs[name].read_text()[-4000:]
+                    assert proc.poll() is None, f"{name} exited:\n{log}"
+                await asyncio.sleep(0.5)
 
 
-async def traffic_then_caught_up(
-    kafka: KafkaSettings,
-    topics: Topics,
-    procs: dict[str, subprocess.Popen[bytes]],
-    logs: dict[str, Path],
-    *,
-    seed: int,
+async def test_idle_pipes_are_back_soon_after_a_broker_restart(
+    services: Services, s3_client: S3Client, s3_prefix: str, tmp_path: Path
 ) -> None:
-    """Calls for a few seconds, then waits until enrich and the board are past all of them."""
-    stop = asyncio.Event()
-    traffic = asyncio.create_task(publish_until(stop, kafka, topics, calls=5, seed=seed))
-    await asyncio.sleep(TRAFFIC_SECONDS)
-    stop.set()
-    await traffic
-    async with asyncio.timeout(120):
-        while await behind(kafka, topics):
-            for name, proc in procs.items():
-                assert proc.poll() is None, f"{name} exited:\n{logs[name].read_text()[-4000:]}"
-            await asyncio.sleep(0.5)
-
-
-async def test_idle_pipes_are_back_soon_after_a_broker_restart(tmp_path: Path) -> None:
     broker = PrivateKafka.create(tmp_path / "kafka")
     await asyncio.to_thread(broker.start)
     suffix = uuid.uuid4().hex[:10]
@@ -80,20 +98,27 @@ async def test_idle_pipes_are_back_soon_after_a_broker_restart(tmp_path: Path) -
         "CALLSTREAM_ENRICH_GROUP": ENRICH_GROUP,
         "CALLSTREAM_BOARD_GROUP_ID": BOARD_GROUP,
         "CALLSTREAM_BOARD_HTTP_PORT": "0",
+        "CALLSTREAM_S3_ENDPOINT": services.s3.endpoint or "",
+        "CALLSTREAM_S3_BUCKET": services.s3.bucket,
+        "CALLSTREAM_S3_ACCESS_KEY_ID": services.s3.access_key_id or "",
+        "CALLSTREAM_S3_SECRET_ACCESS_KEY": services.s3.secret_access_key or "",
+        "CALLSTREAM_S3_PREFIX": s3_prefix,
+        "CALLSTREAM_LAKE_FLUSH_SECONDS": "1",
     }
-    logs = {name: tmp_path / f"{name}.log" for name in ("enrich", "board")}
+    logs = {name: tmp_path / f"{name}.log" for name in ("enrich", "board", "lake")}
     procs = {name: start_service(name, env, log) for name, log in logs.items()}
+    pipes = Pipes(broker.kafka, topics, s3_client, services.s3.bucket, s3_prefix, procs, logs)
     try:
-        await traffic_then_caught_up(broker.kafka, topics, procs, logs, seed=300)
-        await asyncio.to_thread(broker.kill)  # both idle: no transaction in flight
+        await pipes.traffic_then_caught_up(seed=300)
+        await asyncio.to_thread(broker.kill)  # every service idle: nothing in flight
         await asyncio.sleep(DOWN_SECONDS)
         await asyncio.to_thread(broker.start)
         back = time.monotonic()
-        await traffic_then_caught_up(broker.kafka, topics, procs, logs, seed=600)
+        await pipes.traffic_then_caught_up(seed=600)
         caught_up = time.monotonic() - back
     finally:
         codes = {name: stop_service(proc) for name, proc in procs.items()}
         await asyncio.to_thread(broker.stop)
-    print(f"enrich and the board caught up {caught_up:.1f}s after the broker restarted")
+    print(f"enrich, the board and the lake caught up {caught_up:.1f}s after the restart")
     assert caught_up < BACK_WITHIN, {n: logs[n].read_text()[-3000:] for n in logs}
-    assert codes == {"enrich": 0, "board": 0}, {n: logs[n].read_text()[-3000:] for n in logs}
+    assert codes == dict.fromkeys(logs, 0), {n: logs[n].read_text()[-3000:] for n in logs}
