@@ -5,13 +5,12 @@ once and the lake holds every raw record."""
 from __future__ import annotations
 
 import asyncio
-import uuid
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common.topics import Topics
 from devkit.raw import publish_until
-from devkit.topics import create_topics
+from devkit.topics import new_topics
 from tests.support.kafka import read_topic
 from tests.support.lake import lake_positions, raw_positions
 from tests.support.private_kafka import PrivateKafka
@@ -30,18 +29,11 @@ async def test_enrich_and_the_lake_ride_out_broker_restarts(
 ) -> None:
     broker = PrivateKafka.create(tmp_path / "kafka")
     await asyncio.to_thread(broker.start)
-    suffix = uuid.uuid4().hex[:10]
-    topics = Topics.with_suffix(suffix)
-    await create_topics(broker.kafka, topics)
+    suffix, topics = await new_topics(broker.kafka)
     env = {
-        "CALLSTREAM_KAFKA_BOOTSTRAP": broker.kafka.bootstrap,
+        **dataclasses.replace(services, kafka=broker.kafka).env(s3_prefix),
         "CALLSTREAM_TOPIC_SUFFIX": suffix,
         "CALLSTREAM_INSTANCE": "restarts",
-        "CALLSTREAM_S3_ENDPOINT": services.s3.endpoint or "",
-        "CALLSTREAM_S3_BUCKET": services.s3.bucket,
-        "CALLSTREAM_S3_ACCESS_KEY_ID": services.s3.access_key_id or "",
-        "CALLSTREAM_S3_SECRET_ACCESS_KEY": services.s3.secret_access_key or "",
-        "CALLSTREAM_S3_PREFIX": s3_prefix,
         "CALLSTREAM_LAKE_FLUSH_SECONDS": "1",
     }
     logs = {name: tmp_path / f"{name}.log" for name in ("enrich", "lake")}
