@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
@@ -12,9 +13,12 @@ from common.kafka import TopicSpec, ensure_topics, kafka_admin
 from common.s3 import ensure_bucket, make_client
 from common.topics import Topics
 from devkit.topics import delete_topics, new_topics
+from tests.support.private_kafka import PrivateKafka
 from tests.support.services import Services, real_services
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mypy_boto3_s3 import S3Client
 
 TopicFactory = Callable[..., Awaitable[str]]
@@ -34,6 +38,18 @@ def services() -> Iterator[Services]:
     with real_services() as found:
         _USED.append(found)
         yield found
+
+
+@pytest.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[PrivateKafka]:
+    """A started Kafka broker of this test's own, which it may kill and restart; stopped
+    when the test is done."""
+    private = PrivateKafka.create(tmp_path / "kafka")
+    await asyncio.to_thread(private.start)
+    try:
+        yield private
+    finally:
+        await asyncio.to_thread(private.stop)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -25,10 +25,8 @@ DOWN_SECONDS = 8.0
 
 
 async def test_enrich_and_the_lake_ride_out_broker_restarts(
-    services: Services, s3_client: S3Client, s3_prefix: str, tmp_path: Path
+    services: Services, s3_client: S3Client, s3_prefix: str, tmp_path: Path, broker: PrivateKafka
 ) -> None:
-    broker = PrivateKafka.create(tmp_path / "kafka")
-    await asyncio.to_thread(broker.start)
     suffix, topics = await new_topics(broker.kafka)
     env = {
         **dataclasses.replace(services, kafka=broker.kafka).env(s3_prefix),
@@ -64,7 +62,6 @@ async def test_enrich_and_the_lake_ride_out_broker_restarts(
                 await asyncio.sleep(1)
     finally:
         codes = {name: stop_service(proc) for name, proc in procs.items()}
-        await asyncio.to_thread(broker.stop)
     record_ids = [dict(r.headers)["record-id"] for r in out]
     assert len(record_ids) == len(set(record_ids)) == len(raw), "each raw record once"
     assert len(raw) > 1000

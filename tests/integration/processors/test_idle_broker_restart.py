@@ -84,10 +84,8 @@ class Pipes:
 
 
 async def test_idle_pipes_are_back_soon_after_a_broker_restart(
-    services: Services, s3_client: S3Client, s3_prefix: str, tmp_path: Path
+    services: Services, s3_client: S3Client, s3_prefix: str, tmp_path: Path, broker: PrivateKafka
 ) -> None:
-    broker = PrivateKafka.create(tmp_path / "kafka")
-    await asyncio.to_thread(broker.start)
     suffix, topics = await new_topics(broker.kafka)
     env = {
         **dataclasses.replace(services, kafka=broker.kafka).env(s3_prefix),
@@ -111,7 +109,6 @@ async def test_idle_pipes_are_back_soon_after_a_broker_restart(
         caught_up = time.monotonic() - back
     finally:
         codes = {name: stop_service(proc) for name, proc in procs.items()}
-        await asyncio.to_thread(broker.stop)
     print(f"enrich, the board and the lake caught up {caught_up:.1f}s after the restart")
     assert caught_up < BACK_WITHIN, {n: logs[n].read_text()[-3000:] for n in logs}
     assert codes == dict.fromkeys(logs, 0), {n: logs[n].read_text()[-3000:] for n in logs}

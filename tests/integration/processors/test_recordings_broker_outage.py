@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common.topics import Topics
@@ -31,26 +30,21 @@ DOWN_SECONDS = 40.0  # longer than the producer's request timeout (30 s)
 
 
 async def test_a_broker_outage_mid_archive_loses_no_announcement(
-    services: Services, s3_client: S3Client, s3_prefix: str, tmp_path: Path
+    services: Services, s3_client: S3Client, s3_prefix: str, broker: PrivateKafka
 ) -> None:
-    broker = PrivateKafka.create(tmp_path / "kafka")
-    await asyncio.to_thread(broker.start)
     private = dataclasses.replace(services, kafka=broker.kafka)
     topics = Topics.with_suffix(uuid.uuid4().hex[:10])
-    try:
-        await create_topics(broker.kafka, topics)
-        slow = SimSettings(seed=9, faults=Faults(slow=1.0, slow_seconds=1.0))
-        async with running_simulator(slow) as sim:
-            cdrs = answered_cdrs(sim, 40, seed=61)
-            await publish_cdrs(private, topics, cdrs)
-            settings = RecordingsSettings(s3_prefix=s3_prefix, concurrency=4, per_tenant=2)
-            async with running_recorder(private, topics, sim, settings, s3_client) as service:
-                await wait_announced(private, topics, 1, 60)
-                await asyncio.to_thread(broker.kill)  # downloads and uploads are in flight
-                await asyncio.sleep(DOWN_SECONDS)
-                await asyncio.to_thread(broker.start)
-                announced = await wait_announced(private, topics, len(cdrs), 180)
-                assert service.recorder.outcome.dead == 0
-    finally:
-        await asyncio.to_thread(broker.stop)
+    await create_topics(broker.kafka, topics)
+    slow = SimSettings(seed=9, faults=Faults(slow=1.0, slow_seconds=1.0))
+    async with running_simulator(slow) as sim:
+        cdrs = answered_cdrs(sim, 40, seed=61)
+        await publish_cdrs(private, topics, cdrs)
+        settings = RecordingsSettings(s3_prefix=s3_prefix, concurrency=4, per_tenant=2)
+        async with running_recorder(private, topics, sim, settings, s3_client) as service:
+            await wait_announced(private, topics, 1, 60)
+            await asyncio.to_thread(broker.kill)  # downloads and uploads are in flight
+            await asyncio.sleep(DOWN_SECONDS)
+            await asyncio.to_thread(broker.start)
+            announced = await wait_announced(private, topics, len(cdrs), 180)
+            assert service.recorder.outcome.dead == 0
     assert {a.uuid for a in announced} == {c.uuid for c in cdrs}
