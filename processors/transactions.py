@@ -71,8 +71,9 @@ def producer_config(kafka: KafkaSettings, transactional_id: str) -> dict[str, An
         "partitioner": "murmur2_random",
         # No re-bootstrap when every broker is down: librdkafka 2.16 then drops the broker
         # objects but keeps one cached as group coordinator, and send_offsets_to_transaction
-        # waits for it past its own timeout (librdkafka #5511, #5456). A producer that lost
-        # every broker is renewed after its failed transaction, which bootstraps afresh.
+        # waits for it past its own timeout (librdkafka #5511, #5456). Should the brokers
+        # not come back where they were, the next transaction fails and the renewed
+        # producer bootstraps afresh.
         "metadata.recovery.strategy": "none",
         "logger": logging.getLogger("librdkafka"),
     }
