@@ -27,7 +27,13 @@ def lake_positions(client: S3Client, bucket: str, prefix: str) -> set[Position]:
     return found
 
 
+async def positions(kafka: KafkaSettings, names: list[str]) -> set[Position]:
+    """Where every committed record of the topics `names` sits."""
+    found: set[Position] = set()
+    for name in names:
+        found |= {(r.topic, r.partition, r.offset) for r in await read_topic(kafka, name)}
+    return found
+
+
 async def raw_positions(kafka: KafkaSettings, topics: Topics) -> set[Position]:
-    records = await read_topic(kafka, topics.callstate_raw)
-    records += await read_topic(kafka, topics.cdr_raw)
-    return {(r.topic, r.partition, r.offset) for r in records}
+    return await positions(kafka, [topics.callstate_raw, topics.cdr_raw])

@@ -18,8 +18,7 @@ from common.kafka import kafka_admin
 from common.topics import Topics
 from devkit.raw import publish_until
 from devkit.topics import new_topics
-from tests.support.kafka import read_topic
-from tests.support.lake import lake_positions, raw_positions
+from tests.support.lake import Position, lake_positions, positions, raw_positions
 from tests.support.private_kafka import PrivateKafka
 from tests.support.processes import start_service, stop_service
 from tests.support.services import Services
@@ -34,13 +33,11 @@ ENRICH_GROUP = "enrich-restart"
 BOARD_GROUP = "board-restart"
 
 
-async def unread(kafka: KafkaSettings, group: str, topics: list[str]) -> int:
-    """Partitions of `topics` whose last record `group` has not committed past."""
+async def unread(kafka: KafkaSettings, group: str, records: set[Position]) -> int:
+    """Partitions whose last record of `records` `group` has not committed past."""
     ends: dict[tuple[str, int], int] = {}
-    for topic in topics:
-        for record in await read_topic(kafka, topic):
-            tp = (topic, record.partition)
-            ends[tp] = max(ends.get(tp, 0), record.offset + 1)
+    for topic, partition, offset in records:
+        ends[topic, partition] = max(ends.get((topic, partition), 0), offset + 1)
     async with kafka_admin(kafka) as admin:
         committed = await admin.list_consumer_group_offsets(group)
     done = {(tp.topic, tp.partition): meta.offset for tp, meta in committed.items()}
@@ -59,12 +56,14 @@ class Pipes:
 
     async def behind(self) -> int:
         """What enrich has not enriched, the board not taken in, or the lake not stored."""
-        raw = await unread(
-            self.kafka, ENRICH_GROUP, [self.topics.callstate_raw, self.topics.cdr_raw]
-        )
-        enriched = await unread(self.kafka, BOARD_GROUP, [self.topics.callstate, self.topics.cdr])
+        raw = await raw_positions(self.kafka, self.topics)
+        enriched = await positions(self.kafka, [self.topics.callstate, self.topics.cdr])
         stored = await asyncio.to_thread(lake_positions, self.s3, self.bucket, self.prefix)
-        return raw + enriched + len(await raw_positions(self.kafka, self.topics) - stored)
+        return (
+            await unread(self.kafka, ENRICH_GROUP, raw)
+            + await unread(self.kafka, BOARD_GROUP, enriched)
+            + len(raw - stored)
+        )
 
     async def traffic_then_caught_up(self, *, seed: int) -> None:
         """Calls for a few seconds, then waits until every service is past all of them."""

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import uuid
 from typing import TYPE_CHECKING
 
-from common.topics import Topics
 from devkit.sim import running_simulator
-from devkit.topics import create_topics
+from devkit.topics import new_topics
 from processors.recordings.service import RecordingsSettings
 from tests.integration.processors.test_recordings import (
     answered_cdrs,
@@ -33,8 +31,7 @@ async def test_a_broker_outage_mid_archive_loses_no_announcement(
     services: Services, s3_client: S3Client, s3_prefix: str, broker: PrivateKafka
 ) -> None:
     private = dataclasses.replace(services, kafka=broker.kafka)
-    topics = Topics.with_suffix(uuid.uuid4().hex[:10])
-    await create_topics(broker.kafka, topics)
+    _, topics = await new_topics(broker.kafka)
     slow = SimSettings(seed=9, faults=Faults(slow=1.0, slow_seconds=1.0))
     async with running_simulator(slow) as sim:
         cdrs = answered_cdrs(sim, 40, seed=61)
