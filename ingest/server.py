@@ -16,6 +16,7 @@ from aiohttp import web
 
 from common.config import KafkaSettings
 from common.runner import Started
+from common.stopping import SIGNALS
 from common.topics import Topics
 from ingest.accept import Ingest
 from ingest.app import Receiver, kafka_connector, running, server_options
@@ -80,9 +81,13 @@ def supervise(worker_argv: Sequence[Sequence[str]]) -> int:
     def stop(_sig: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
+        # Python restores each handled signal's default action as it exits: a second
+        # signal arriving then would kill a supervisor that had stopped cleanly.
+        for sig in SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    for sig in SIGNALS:
+        signal.signal(sig, stop)
     children = [subprocess.Popen(list(argv)) for argv in worker_argv]  # noqa: S603
     while not stopping:
         time.sleep(0.2)
