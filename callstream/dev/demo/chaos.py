@@ -92,23 +92,16 @@ async def kill_ingest_group(chaos: Chaos) -> None:
 
 async def kill_ingest_worker(chaos: Chaos) -> None:
     supervisor = chaos.child("ingest").proc.pid
-    workers = _children(supervisor)
+    workers = procs.child_pids(supervisor)
     waited_until = time.monotonic() + WORKERS_WAIT  # a supervisor just restarted forks soon
     while not workers and time.monotonic() < waited_until:
         await asyncio.sleep(0.2)
-        workers = _children(supervisor)
+        workers = procs.child_pids(supervisor)
     if not workers:
         chaos.note("ingest has no worker processes to kill (run with --workers 2)")
         return
-    os.kill(int(workers[0]), signal.SIGKILL)
+    os.kill(workers[0], signal.SIGKILL)
     chaos.note(f"ingest worker {workers[0]} SIGKILLed (its supervisor restarts it)")
-
-
-def _children(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:  # the supervisor is gone
-        return []
 
 
 def freeze_replica(name: str) -> Fault:

@@ -111,3 +111,11 @@ def stop(children: list[Child], timeout: float = 45.0) -> dict[str, int]:
             child.proc.kill()
             codes[child.name] = child.proc.wait()
     return codes
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started that are still running; none once it is gone."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from callstream.dev.demo.procs import child_pids
 from devkit.ports import free_port
 from devkit.sim import running_simulator
 from tests.integration.conftest import TopicSetFactory
@@ -17,11 +18,6 @@ from tests.support.receiver import Receiver, tenants_file, wait_healthy
 from tests.support.services import Services
 from yunhu.sim.poster import TrafficSettings
 from yunhu.sim.run import post_traffic
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()]
 
 
 def _env(services: Services, suffix: str, port: int, folder: Path) -> dict[str, str]:
@@ -65,7 +61,7 @@ async def test_workers_share_the_port_and_deliver_everything(
     log = tmp_path / "sent.ndjson"
     try:
         await wait_healthy(receiver)
-        workers = _children(proc.pid)
+        workers = child_pids(proc.pid)
         assert len(workers) == 2
         async with running_simulator() as sim:
             report = await post_traffic(

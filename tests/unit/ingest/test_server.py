@@ -10,16 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+from callstream.dev.demo.procs import child_pids
+
 SUPERVISOR = """
 import sys
 from ingest.server import supervise
 worker = [sys.executable, "-c", "import time; time.sleep(600)"]
 sys.exit(supervise([worker, worker]))
 """
-
-
-def _children(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
 
 
 def test_signals_during_the_stop_do_not_end_the_supervisor_by_signal() -> None:
@@ -31,7 +29,7 @@ def test_signals_during_the_stop_do_not_end_the_supervisor_by_signal() -> None:
     )
     try:
         deadline = time.monotonic() + 30
-        while len(_children(proc.pid)) < 2:
+        while len(child_pids(proc.pid)) < 2:
             assert time.monotonic() < deadline, "the workers never started"
             time.sleep(0.01)
         # Every millisecond until it is gone, so one lands while Python shuts down.
