@@ -24,8 +24,16 @@ def stop_on_signals() -> asyncio.Event:
         stop.set()
         for sig in SIGNALS:
             loop.remove_signal_handler(sig)
-            signal.signal(sig, signal.SIG_IGN)
+        ignore_further_signals()
 
     for sig in SIGNALS:
         loop.add_signal_handler(sig, first)
     return stop
+
+
+def ignore_further_signals() -> None:
+    """From now on SIGTERM and SIGINT do nothing. Ignored, not merely unhandled: Python
+    restores each handled signal's default action as it exits, and a signal arriving
+    then would kill a process that had stopped cleanly."""
+    for sig in SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)

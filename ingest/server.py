@@ -16,7 +16,7 @@ from aiohttp import web
 
 from common.config import KafkaSettings
 from common.runner import Started
-from common.stopping import SIGNALS
+from common.stopping import SIGNALS, ignore_further_signals
 from common.topics import Topics
 from ingest.accept import Ingest
 from ingest.app import Receiver, kafka_connector, running, server_options
@@ -81,10 +81,7 @@ def supervise(worker_argv: Sequence[Sequence[str]]) -> int:
     def stop(_sig: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
-        # Python restores each handled signal's default action as it exits: a second
-        # signal arriving then would kill a supervisor that had stopped cleanly.
-        for sig in SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
+        ignore_further_signals()
 
     for sig in SIGNALS:
         signal.signal(sig, stop)
