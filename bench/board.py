@@ -45,7 +45,8 @@ async def _round(
             if name == "raw pipe":
                 runner.transform = _copy_to(topics.extensions)
                 runner.hooks = None
-            out[name] = await measure(runner, total)
+            _, wall, cpu = await measure(runner, total)
+            out[name] = (wall, cpu)
     return out
 
 

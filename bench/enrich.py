@@ -1,5 +1,7 @@
 """Enrich benchmark: the enrich pipe beside a raw consume→produce pipe with no processing,
-on the same topics and partitions, in one run (both transactional, as enrich is).
+on the same topics and partitions, in one run (both transactional, as enrich is), and
+with `--peer quix` the Quix Streams peer. Each pipe runs in a process of its own
+(`bench.enrich_child`, `bench.peers.quix_enrich`), the pipes taking turns.
 Prints records/s for each, the ratio, and records/s per core (records per CPU second)."""
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ import time
 import uuid
 from typing import Any
 
-import msgspec
-
+from bench.measured import child_env, measured
 from bench.outputs import Written, committed_outputs, differences
 from bench.peers.quix import QuixPeer, quix_peers
 from common.config import KafkaSettings
@@ -23,7 +24,6 @@ from common.topics import Topics
 from devkit.bench_cli import calls_and_rounds, on_stack
 from devkit.raw import publish_raw, simulated_callbacks
 from devkit.topics import create_named, delete_topics
-from processors.enrich.service import EnrichSettings, pipe
 from processors.runtime import TransactionalPipe
 from processors.transactions import Output
 
@@ -51,7 +51,7 @@ class Counting:
         return result
 
 
-def _copy_to(topics: Topics) -> Any:
+def copy_to(topics: Topics) -> Any:
     """The raw pipe's transform: each record unchanged to the topic enrich would write it
     to (call states to `callstate`, CDRs to `cdr`), so both pipes write the same topics
     and partitions and differ only by the processing."""
@@ -63,36 +63,28 @@ def _copy_to(topics: Topics) -> Any:
     return copy
 
 
-async def measure(runner: TransactionalPipe, total: int) -> tuple[float, float]:
+async def measure(runner: TransactionalPipe, total: int) -> tuple[int, float, float]:
+    """Records seen, and wall and CPU seconds from the first to the last one's commit."""
     stop = asyncio.Event()
     counting = Counting(runner.transform, total, stop)
     runner.transform = counting
     settle_gc()  # as `callstream enrich` does once started, for either pipe
     await runner.run(stop)  # returns after the batch with the last record is committed
-    return time.perf_counter() - counting.started, _cpu() - counting.cpu
-
-
-async def _fresh_outputs(kafka: KafkaSettings, raw: Topics, created: list[str]) -> Topics:
-    """The shared raw topics, with output topics of this run's own (empty, no dedupe memory)."""
-    fresh = Topics.with_suffix(await _fresh_suffix(kafka, created))
-    return msgspec.structs.replace(fresh, callstate_raw=raw.callstate_raw, cdr_raw=raw.cdr_raw)
+    return counting.seen, time.perf_counter() - counting.started, _cpu() - counting.cpu
 
 
 async def _round(
     kafka: KafkaSettings, raw: Topics, total: int, created: list[str], peers: list[QuixPeer]
 ) -> tuple[dict[str, tuple[float, float]], int]:
-    """Each pipe's wall and CPU seconds; how many records each peer wrote as enrich did."""
-    out: dict[str, tuple[float, float]] = {}
-    topics = await _fresh_outputs(kafka, raw, created)
-    settings = EnrichSettings(group_id=f"bench-enrich-{uuid.uuid4().hex[:6]}", instance="bench")
-    async with pipe(kafka, topics, settings) as runner:
-        runner.transform = _copy_to(topics)
-        runner.hooks = None
-        out["raw pipe"] = await measure(runner, total)
-    settings = EnrichSettings(group_id=f"bench-enrich-{uuid.uuid4().hex[:6]}", instance="bench2")
-    topics = await _fresh_outputs(kafka, raw, created)
-    async with pipe(kafka, topics, settings) as runner:
-        out["enrich"] = await measure(runner, total)
+    """Each pipe's wall and CPU seconds; how many records each peer wrote as enrich did.
+    Every pipe runs in a fresh process of its own, one after the other."""
+    copied = await _fresh_suffix(kafka, created)
+    enriched = await _fresh_suffix(kafka, created)
+    out = {
+        "raw pipe": await _ours("raw", kafka, raw, copied, total),
+        "enrich": await _ours("enrich", kafka, raw, enriched, total),
+    }
+    topics = Topics.with_suffix(enriched)
     ours: dict[tuple[int, int], list[Written]] | None = None
     for peer in peers:
         suffix = await _fresh_suffix(kafka, created)
@@ -105,6 +97,15 @@ async def _round(
         if diff:  # partition, key, value and headers of every committed record, in order
             raise RuntimeError(f"{peer.name} wrote other records than enrich: {diff}")
     return out, sum(len(records) for records in (ours or {}).values())
+
+
+async def _ours(
+    kind: str, kafka: KafkaSettings, raw: Topics, suffix: str, total: int
+) -> tuple[float, float]:
+    """One of callstream's pipes (`bench.enrich_child`), writing the topics of `suffix`."""
+    command = [sys.executable, "-m", "bench.enrich_child", kind, _suffix(raw), suffix, str(total)]
+    env = child_env(CALLSTREAM_KAFKA_BOOTSTRAP=kafka.bootstrap)
+    return await asyncio.to_thread(measured, command, env, total)
 
 
 def _written(topics: Topics) -> list[str]:

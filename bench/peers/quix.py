@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.peers.venv import ROOT, quix_python
+from bench.measured import ROOT, child_env, measured
+from bench.peers.venv import quix_python
 from common.config import KafkaSettings
 
 TRANSACTION_SIZE = 500  # records per transaction, as `callstream enrich` (max_records)
@@ -45,10 +44,9 @@ class QuixPeer:
         ]
 
     def start(self, raw_suffix: str, suffix: str, expected: int = 0) -> subprocess.Popen[str]:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
         return subprocess.Popen(
             self.command(raw_suffix, suffix, expected),
-            env=env,
+            env=child_env(),
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -57,14 +55,7 @@ class QuixPeer:
 
     def measure(self, raw_suffix: str, suffix: str, expected: int) -> tuple[float, float]:
         """Wall and CPU seconds from its first record to its last commit."""
-        proc = self.start(raw_suffix, suffix, expected)
-        out, err = proc.communicate(timeout=600)
-        if proc.returncode != 0:
-            raise RuntimeError(f"the Quix peer exited {proc.returncode}: {err[-3000:]}")
-        figures = json.loads(out.strip().splitlines()[-1])
-        if figures["records"] != expected:
-            raise RuntimeError(f"the Quix peer read {figures['records']} of {expected}")
-        return float(figures["wall"]), float(figures["cpu"])
+        return measured(self.command(raw_suffix, suffix, expected), child_env(), expected)
 
 
 def quix_peers(kafka: KafkaSettings, stack_dir: Path) -> list[QuixPeer]:

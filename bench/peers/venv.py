@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from bench.measured import ROOT
+
 QUIX = "quixstreams==3.28.1"
 # What `Enricher` imports, at the project's locked versions; confluent-kafka is quixstreams'.
 PROJECT_PACKAGES = ("aiokafka", "msgspec", "prometheus-client", "tzdata", "orjson")
