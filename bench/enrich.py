@@ -28,7 +28,7 @@ from processors.runtime import TransactionalPipe
 from processors.transactions import Output
 
 
-def _cpu() -> float:
+def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -43,7 +43,7 @@ class Counting:
 
     def __call__(self, record: Any) -> list[Output]:
         if self.seen == 0:
-            self.started, self.cpu = time.perf_counter(), _cpu()
+            self.started, self.cpu = time.perf_counter(), cpu_seconds()
         self.seen += 1
         if self.seen >= self.total:
             self.stop.set()
@@ -70,7 +70,7 @@ async def measure(runner: TransactionalPipe, total: int) -> tuple[int, float, fl
     runner.transform = counting
     settle_gc()  # as `callstream enrich` does once started, for either pipe
     await runner.run(stop)  # returns after the batch with the last record is committed
-    return counting.seen, time.perf_counter() - counting.started, _cpu() - counting.cpu
+    return counting.seen, time.perf_counter() - counting.started, cpu_seconds() - counting.cpu
 
 
 async def _round(

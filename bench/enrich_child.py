@@ -11,11 +11,12 @@ import asyncio
 import json
 import os
 import sys
+import time
 import uuid
 
 import msgspec
 
-from bench.enrich import copy_to, measure
+from bench.enrich import copy_to, cpu_seconds, measure
 from common.config import KafkaSettings
 from common.topics import Topics
 from processors.enrich.service import EnrichSettings, pipe
@@ -34,6 +35,11 @@ async def run(kind: str, raw_suffix: str, suffix: str, expected: int) -> dict[st
             runner.transform = copy_to(topics)
             runner.hooks = None
         seen, wall, cpu = await measure(runner, expected)
+        closing, closing_cpu = time.perf_counter(), cpu_seconds()
+    # The peer's figures end once its app has stopped, consumer and producer closed: so
+    # do these.
+    wall += time.perf_counter() - closing
+    cpu += cpu_seconds() - closing_cpu
     return {"records": seen, "wall": wall, "cpu": cpu}
 
 
