@@ -18,7 +18,8 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def measured(command: list[str], env: dict[str, str], expected: int) -> tuple[float, float]:
-    """Wall and CPU seconds from the child's first record to its last commit."""
+    """The wall and CPU seconds the child reports; it fails unless it read `expected`
+    records."""
     proc = subprocess.run(
         command, check=False, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600
     )
