@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import statistics
 import sys
 import time
 import uuid
 from typing import Any
 
-from bench.measured import child_env, measured
+from bench.measured import child_env, cpu_seconds, measured
 from bench.outputs import Written, committed_outputs, differences
 from bench.peers.quix import QuixPeer, quix_peers
 from common.config import KafkaSettings
@@ -26,11 +25,6 @@ from devkit.raw import publish_raw, simulated_callbacks
 from devkit.topics import create_named, delete_topics
 from processors.runtime import TransactionalPipe
 from processors.transactions import Output
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class Counting:

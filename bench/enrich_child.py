@@ -8,26 +8,20 @@ stops after EXPECTED records and prints one JSON line. Kafka from CALLSTREAM_KAF
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import time
 import uuid
 
-import msgspec
-
-from bench.enrich import copy_to, cpu_seconds, measure
+from bench.enrich import copy_to, measure
+from bench.measured import cpu_seconds, pipe_topics, report
 from common.config import KafkaSettings
-from common.topics import Topics
 from processors.enrich.service import EnrichSettings, pipe
 
 
-async def run(kind: str, raw_suffix: str, suffix: str, expected: int) -> dict[str, float]:
+async def run(kind: str, raw_suffix: str, suffix: str, expected: int) -> tuple[int, float, float]:
     kafka = KafkaSettings.from_env(os.environ)
-    raw = Topics.with_suffix(raw_suffix)
-    topics = msgspec.structs.replace(
-        Topics.with_suffix(suffix), callstate_raw=raw.callstate_raw, cdr_raw=raw.cdr_raw
-    )
+    topics = pipe_topics(raw_suffix, suffix)
     tag = uuid.uuid4().hex[:6]
     settings = EnrichSettings(group_id=f"bench-{kind}-{tag}", instance=f"bench-{tag}")
     async with pipe(kafka, topics, settings) as runner:
@@ -40,14 +34,14 @@ async def run(kind: str, raw_suffix: str, suffix: str, expected: int) -> dict[st
     # do these.
     wall += time.perf_counter() - closing
     cpu += cpu_seconds() - closing_cpu
-    return {"records": seen, "wall": wall, "cpu": cpu}
+    return seen, wall, cpu
 
 
 def main() -> int:
     kind, raw_suffix, suffix, expected = sys.argv[1:5]
     if kind not in ("enrich", "raw"):
         raise SystemExit(f"KIND is enrich or raw, not {kind!r}")
-    print(json.dumps(asyncio.run(run(kind, raw_suffix, suffix, int(expected)))), flush=True)
+    report(*asyncio.run(run(kind, raw_suffix, suffix, int(expected))))
     return 0
 
 

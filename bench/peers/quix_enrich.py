@@ -10,28 +10,21 @@ With `--forever` it runs until SIGTERM (the latency scenario)."""
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import tempfile
 import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import msgspec
 from quixstreams import Application, message_context
 from quixstreams.models.serializers import Serializer
 
-from common.topics import Topics, dead_letter_headers
+from bench.measured import cpu_seconds, pipe_topics, report
+from common.topics import dead_letter_headers
 from processors.consumer import Record
 from processors.enrich.dedupe import Deduper
 from processors.enrich.service import Enricher
 from processors.runtime import Rejected
 from processors.transactions import Output
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class OutputValue(Serializer):
@@ -48,17 +41,14 @@ class Run:
 
     def count(self) -> None:
         if self.seen == 0:
-            self.started, self.cpu = time.perf_counter(), _cpu()
+            self.started, self.cpu = time.perf_counter(), cpu_seconds()
         self.seen += 1
         if self.seen == self.expected:
             self.app.stop()
 
 
 def build(args: argparse.Namespace, state_dir: str) -> tuple[Application, Run]:
-    raw = Topics.with_suffix(args.raw_suffix or args.suffix)
-    topics = msgspec.structs.replace(
-        Topics.with_suffix(args.suffix), callstate_raw=raw.callstate_raw, cdr_raw=raw.cdr_raw
-    )
+    topics = pipe_topics(args.raw_suffix or args.suffix, args.suffix)
     commit = {"commit_every": args.commit_every} if args.commit_every else {}
     app = Application(
         broker_address=args.bootstrap,
@@ -99,7 +89,7 @@ def build(args: argparse.Namespace, state_dir: str) -> tuple[Application, Run]:
         name: app.topic(name, key_serializer="bytes", value_serializer=OutputValue())
         for name in (topics.callstate, topics.cdr, topics.deadletter)
     }
-    for name in (raw.callstate_raw, raw.cdr_raw):
+    for name in (topics.callstate_raw, topics.cdr_raw):
         source = app.topic(name, key_deserializer="bytes", value_deserializer="bytes")
         sdf = app.dataframe(source)
         sdf = sdf.apply(outputs_of, metadata=True, expand=True)
@@ -122,8 +112,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="quix-state-") as state_dir:
         app, run = build(args, state_dir)
         app.run()
-    wall, cpu = time.perf_counter() - run.started, _cpu() - run.cpu
-    print(json.dumps({"records": run.seen, "wall": wall, "cpu": cpu}), flush=True)
+    report(run.seen, time.perf_counter() - run.started, cpu_seconds() - run.cpu)
 
 
 if __name__ == "__main__":
