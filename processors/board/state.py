@@ -201,7 +201,7 @@ class Board:
         last = max(at, before.last_ms) if before else at
         due, marks = {}, self._marks()
         for kind in KINDS:
-            mark = self._mark(tenant, kind, marks)
+            mark = marks[kind]
             due[kind] = max(last, mark or last) + self.settings.reconcile_ms
             if before is None or before.due.get(kind) != due[kind]:
                 heapq.heappush(self._due.setdefault((tenant, kind), []), (due[kind], uuid))
@@ -243,11 +243,6 @@ class Board:
             marks[kind] = max(min(own), behind) if read_all else behind
         return marks
 
-    def _mark(self, tenant: str, kind: str, marks: dict[str, int | None]) -> int | None:
-        if kind == "callstate" and not self.tenants.get(tenant):
-            kind = "cdr"  # the tenant sends no call states: nothing to wait for
-        return marks[kind]
-
     def _close_minutes(self, tenant: str, mark: int) -> Iterator[Output]:
         last = minute_of(mark - self.settings.lateness_ms) - MINUTE_MS  # the newest closed
         start = self.closed_until.get(tenant)
@@ -269,7 +264,7 @@ class Board:
     ) -> Iterator[Output]:
         """The calls whose deadline the `waited` topic has passed: one still without a
         record of that topic is an anomaly; a complete one is forgotten."""
-        heap, mark = self._due.get((tenant, waited)), self._mark(tenant, waited, marks)
+        heap, mark = self._due.get((tenant, waited)), marks[waited]
         while heap and mark is not None and heap[0][0] <= mark:
             deadline, uuid = self.journal.heappop(heap)
             seen = self.calls.get((tenant, uuid))
@@ -282,7 +277,10 @@ class Board:
                 continue  # the other topic decides this one
             self.journal.pop(self.calls, (tenant, uuid))
             if missing is None or (missing == "callstate" and not self.tenants.get(tenant)):
-                continue  # complete, or nothing to wait for
+                # Complete, or its tenant sends no call states. That is learnt from the
+                # data, so a CDR waits for the call-state topic either way: its tenant's
+                # first call state may still be on its way, and it may be this call's.
+                continue
             yield self._anomaly(tenant, uuid, waited, seen, mark)
 
     def _anomaly(self, tenant: str, uuid: str, waited: str, seen: CallSeen, mark: int) -> Output:

@@ -214,6 +214,23 @@ def test_one_topic_read_far_ahead_raises_no_false_anomaly() -> None:
     assert found == set()
 
 
+def test_the_cdr_topic_read_far_ahead_raises_no_false_anomaly() -> None:
+    """Whether a tenant sends call states is learnt from its first one, which may come
+    after its CDRs: they still wait for the call-state topic, not for the CDR topic."""
+    board = Board(dataclasses.replace(SETTINGS, stall_ms=2 * 3_600_000))
+    calls = [f"c{i}" for i in range(20)]
+    found: set[tuple[str, str]] = set()
+    for i, uuid in enumerate(calls):  # every CDR first, an hour of them
+        found |= anomalies(board.apply_cdr(cdr(uuid, T0 + i * 180_000 + 5000)))
+    for i, uuid in enumerate(calls):  # then every call state
+        found |= anomalies(board.apply_callstate(event("ring", T0 + i * 180_000, uuid=uuid)))
+    last = T0 + 20 * 180_000 + 600_000  # both topics come well past every deadline
+    found |= anomalies(board.apply_cdr(cdr("last", last)))
+    found |= anomalies(board.apply_callstate(event("ring", last, uuid="last")))
+    assert found == set()
+    assert all(uuid == "last" for _, uuid in board.calls), "complete calls are forgotten"
+
+
 def test_a_topic_that_stopped_holds_the_others_decisions_back_for_the_stall_time_only() -> None:
     settings = BoardSettings(lateness_ms=30_000, reconcile_ms=120_000, stall_ms=600_000)
     board = Board(settings)
