@@ -51,6 +51,7 @@ class BoardServiceSettings:
     instance: str = "0"
     lateness_seconds: float = 120.0
     reconcile_seconds: float = 900.0
+    max_call_seconds: float = 14_400.0
     stall_seconds: float = 600.0
     keep_minutes: int = 60
     metrics_port: int = 9104
@@ -67,6 +68,7 @@ class BoardServiceSettings:
         return BoardSettings(
             lateness_ms=int(self.lateness_seconds * 1000),
             reconcile_ms=int(self.reconcile_seconds * 1000),
+            max_call_ms=int(self.max_call_seconds * 1000),
             keep_minutes=self.keep_minutes,
             stall_ms=int(self.stall_seconds * 1000),
             partitions=partitions,

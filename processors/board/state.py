@@ -55,6 +55,9 @@ def minute_of(ms: int) -> int:
 class BoardSettings:
     lateness_ms: int = 120_000  # a minute is published this long after it ends
     reconcile_ms: int = 15 * MINUTE_MS  # a call's records must all be in by then
+    # A call with no hangup yet may still be talking: its CDR is missed only this much
+    # later (a hangup lost with the CDR still shows, late).
+    max_call_ms: int = 4 * 60 * MINUTE_MS
     keep_minutes: int = 60  # minutes kept for the page
     # A partition or topic this far behind the newest record read (quiet, or stopped) no
     # longer holds decisions back.
@@ -84,6 +87,7 @@ class CallSeen(msgspec.Struct, frozen=True, gc=False):
     # reconciliation time after its last record, or after where that topic was when the
     # record came, if later (a call posted whole after it ended has old events).
     due: dict[str, int] = msgspec.field(default_factory=dict)
+    ended: bool = False  # a hangup or the CDR came: no longer talking
 
 
 class Minute:
@@ -126,7 +130,8 @@ class Board:
             out += self._extension(record, at)
         if not self.tenants.get(record.tenant):
             self.journal.put(self.tenants, record.tenant, True)
-        self._seen(record.tenant, record.uuid, at, callstate=True)
+        ended = record.status == "hangup"
+        self._seen(record.tenant, record.uuid, at, callstate=True, ended=ended)
         return out + list(self._advance("callstate", partition, at))
 
     def apply_cdr(self, record: CdrRecord, partition: int = 0) -> list[Output]:
@@ -194,15 +199,26 @@ class Board:
         return [self._metrics(key, minute)]
 
     def _seen(
-        self, tenant: str, uuid: str, at: int, *, callstate: bool = False, cdr: bool = False
+        self,
+        tenant: str,
+        uuid: str,
+        at: int,
+        *,
+        callstate: bool = False,
+        cdr: bool = False,
+        ended: bool = False,
     ) -> None:
         key = (tenant, uuid)
         before = self.calls.get(key)
         last = max(at, before.last_ms) if before else at
+        ended = ended or cdr or (before is not None and before.ended)
         due, marks = {}, self._marks()
         for kind in KINDS:
             mark = marks[kind]
-            due[kind] = max(last, mark or last) + self.settings.reconcile_ms
+            wait = self.settings.reconcile_ms
+            if kind == "cdr" and not ended:
+                wait += self.settings.max_call_ms
+            due[kind] = max(last, mark or last) + wait
             if before is None or before.due.get(kind) != due[kind]:
                 heapq.heappush(self._due.setdefault((tenant, kind), []), (due[kind], uuid))
         seen = CallSeen(
@@ -210,6 +226,7 @@ class Board:
             callstate=callstate or (before is not None and before.callstate),
             cdr=cdr or (before is not None and before.cdr),
             due=due,
+            ended=ended,
         )
         self.journal.put(self.calls, key, seen)
 
@@ -284,17 +301,21 @@ class Board:
             yield self._anomaly(tenant, uuid, waited, seen, mark)
 
     def _anomaly(self, tenant: str, uuid: str, waited: str, seen: CallSeen, mark: int) -> Output:
-        kind = "missing_cdr" if waited == "cdr" else "missing_callstate"
-        detail = (
-            "call-state events but no CDR" if waited == "cdr" else "a CDR but no call-state event"
-        )
+        within = self.settings.reconcile_ms
+        if waited == "cdr" and not seen.ended:
+            kind, detail = "missing_cdr", "call-state events but no hangup or CDR"
+            within += self.settings.max_call_ms
+        elif waited == "cdr":
+            kind, detail = "missing_cdr", "call-state events but no CDR"
+        else:
+            kind, detail = "missing_callstate", "a CDR but no call-state event"
         anomaly = AnomalyRecord(
             kind=kind,
             tenant=tenant,
             uuid=uuid,
             last_event=utc(seen.last_ms),
             detected_at=utc(mark),
-            detail=f"{detail} within {self.settings.reconcile_ms // 1000}s",
+            detail=f"{detail} within {within // 1000}s",
         )
         return ("anomalies", f"{tenant}/{uuid}", _ENCODE(anomaly))
 

@@ -236,11 +236,40 @@ def test_a_topic_that_stopped_holds_the_others_decisions_back_for_the_stall_time
     board = Board(settings)
     board.apply_cdr(cdr("a", T0))
     board.apply_callstate(event("ring", T0, uuid="a"))
-    board.apply_callstate(event("ring", T0 + 60_000, uuid="lost"))  # its CDR never comes
+    board.apply_callstate(event("hangup", T0 + 60_000, uuid="lost"))  # its CDR never comes
     out = board.apply_callstate(event("ring", T0 + 700_000, uuid="b", ext="e2"))
     assert anomalies(out) == set(), "the CDRs may be behind"
     out = board.apply_callstate(event("ring", T0 + 800_000, uuid="c", ext="e3"))
     assert anomalies(out) == {("missing_cdr", "lost")}, "ten minutes behind: stopped"
+
+
+def test_a_call_still_talking_is_not_missing_its_cdr() -> None:
+    board = Board(SETTINGS)  # reconcile in 2 minutes; calls may last 4 hours
+    board.apply_callstate(event("ring", T0, uuid="long"))
+    board.apply_callstate(event("answer", T0 + 5_000, uuid="long"))
+    found = set()
+    for i in range(1, 30):  # half an hour of other calls, whole
+        found |= anomalies(board.apply_callstate(event("ring", T0 + i * MINUTE_MS, uuid=f"o{i}")))
+        found |= anomalies(board.apply_cdr(cdr(f"o{i}", T0 + i * MINUTE_MS + 5_000)))
+    assert found == set(), "answered half an hour ago and no hangup yet: still talking"
+    board.apply_callstate(event("hangup", T0 + 30 * MINUTE_MS, uuid="long"))
+    out = board.apply_cdr(cdr("late", T0 + 33 * MINUTE_MS))
+    out += board.apply_callstate(event("ring", T0 + 33 * MINUTE_MS, uuid="late"))
+    assert anomalies(out) == {("missing_cdr", "long")}, "hung up 3 minutes ago: its CDR is due"
+
+
+def test_a_call_whose_hangup_and_cdr_were_lost_shows_after_the_longest_call() -> None:
+    board = Board(dataclasses.replace(SETTINGS, max_call_ms=60 * MINUTE_MS))
+    board.apply_callstate(event("ring", T0, uuid="lost"))
+    out: list[Output] = []
+    for i in range(1, 70):
+        out += board.apply_callstate(event("ring", T0 + i * MINUTE_MS, uuid=f"o{i}"))
+        out += board.apply_cdr(cdr(f"o{i}", T0 + i * MINUTE_MS + 5_000))
+        if i == 61:
+            assert anomalies(out) == set(), "not yet the longest call plus the reconciliation"
+    decoded = [msgspec.json.decode(v, type=AnomalyRecord) for v in of(out, "anomalies")]
+    assert [(a.kind, a.uuid) for a in decoded] == [("missing_cdr", "lost")]
+    assert decoded[0].detail == "call-state events but no hangup or CDR within 3720s"
 
 
 def test_a_tenant_that_sends_no_call_state_has_no_missing_callstate() -> None:
