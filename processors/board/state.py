@@ -7,10 +7,11 @@ extension's state is its latest event (ties broken by how far the call got, then
 uuid); a minute holds each call once (by uuid) and is published once `callstream.cdr`
 has come past its end plus the allowed lateness (a CDR for a minute already published
 republishes it, counted as late); a call missing a record is reported once the topic
-that should have brought it has come past the call's deadline. How far a topic has come
-is the oldest of the newest event times read from each of its partitions, bounded by
-the stall time. Every change goes through a `Journal`, so a rolled-back batch leaves no
-trace.
+that should have brought it has come past the call's deadline, and a complete call is
+forgotten once both topics have (either may still bring more of it). How far a topic
+has come is the oldest of the newest event times read from each of its partitions,
+bounded by the stall time. Every change goes through a `Journal`, so a rolled-back
+batch leaves no trace.
 """
 
 from __future__ import annotations
@@ -292,6 +293,8 @@ class Board:
             )
             if missing is not None and missing != waited:
                 continue  # the other topic decides this one
+            if missing is None and not self._passed(seen, marks):
+                continue  # the other topic may still bring more of it: it decides
             self.journal.pop(self.calls, (tenant, uuid))
             if missing is None or (missing == "callstate" and not self.tenants.get(tenant)):
                 # Complete, or its tenant sends no call states. That is learnt from the
@@ -299,6 +302,11 @@ class Board:
                 # first call state may still be on its way, and it may be this call's.
                 continue
             yield self._anomaly(tenant, uuid, waited, seen, mark)
+
+    @staticmethod
+    def _passed(seen: CallSeen, marks: dict[str, int | None]) -> bool:
+        """Both topics have come past the call's deadlines."""
+        return all((marks[kind] or 0) >= seen.due[kind] for kind in KINDS)
 
     def _anomaly(self, tenant: str, uuid: str, waited: str, seen: CallSeen, mark: int) -> Output:
         within = self.settings.reconcile_ms
