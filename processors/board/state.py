@@ -216,10 +216,7 @@ class Board:
         due, marks = {}, self._marks()
         for kind in KINDS:
             mark = marks[kind]
-            wait = self.settings.reconcile_ms
-            if kind == "cdr" and not ended:
-                wait += self.settings.max_call_ms
-            due[kind] = max(last, mark or last) + wait
+            due[kind] = max(last, mark or last) + self._wait(kind, ended)
             if before is None or before.due.get(kind) != due[kind]:
                 heapq.heappush(self._due.setdefault((tenant, kind), []), (due[kind], uuid))
         seen = CallSeen(
@@ -303,16 +300,22 @@ class Board:
                 continue
             yield self._anomaly(tenant, uuid, waited, seen, mark)
 
+    def _wait(self, kind: str, ended: bool) -> int:
+        """How long after its last record a call may wait for one of `kind`: a call
+        with no hangup yet may still be talking, so its CDR may wait the longest call
+        more."""
+        if kind == "cdr" and not ended:
+            return self.settings.reconcile_ms + self.settings.max_call_ms
+        return self.settings.reconcile_ms
+
     @staticmethod
     def _passed(seen: CallSeen, marks: dict[str, int | None]) -> bool:
         """Both topics have come past the call's deadlines."""
         return all((marks[kind] or 0) >= seen.due[kind] for kind in KINDS)
 
     def _anomaly(self, tenant: str, uuid: str, waited: str, seen: CallSeen, mark: int) -> Output:
-        within = self.settings.reconcile_ms
         if waited == "cdr" and not seen.ended:
             kind, detail = "missing_cdr", "call-state events but no hangup or CDR"
-            within += self.settings.max_call_ms
         elif waited == "cdr":
             kind, detail = "missing_cdr", "call-state events but no CDR"
         else:
@@ -323,7 +326,7 @@ class Board:
             uuid=uuid,
             last_event=utc(seen.last_ms),
             detected_at=utc(mark),
-            detail=f"{detail} within {within // 1000}s",
+            detail=f"{detail} within {self._wait(waited, seen.ended) // 1000}s",
         )
         return ("anomalies", f"{tenant}/{uuid}", _ENCODE(anomaly))
 

@@ -94,10 +94,10 @@ def metrics(outputs: list[Output]) -> list[MinuteMetricsRecord]:
     return [msgspec.json.decode(v, type=MinuteMetricsRecord) for v in of(outputs, "metrics")]
 
 
-def apply(board: Board, record: CallStateRecord | CdrRecord) -> list[Output]:
+def apply(board: Board, record: CallStateRecord | CdrRecord, partition: int = 0) -> list[Output]:
     if isinstance(record, CdrRecord):
-        return board.apply_cdr(record)
-    return board.apply_callstate(record)
+        return board.apply_cdr(record, partition)
+    return board.apply_callstate(record, partition)
 
 
 def test_an_extension_rings_talks_and_goes_idle_by_event_time() -> None:
@@ -210,11 +210,7 @@ def what_ends_on_the_topics(
 ) -> tuple[dict[str, object], set[str]]:
     board, last, found = Board(PACED), {}, set()
     for record in records:
-        if isinstance(record, CdrRecord):
-            out = board.apply_cdr(record, partition(record))
-        else:
-            out = board.apply_callstate(record, partition(record))
-        for topic, key, value in out:
+        for topic, key, value in apply(board, record, partition(record)):
             if topic == "anomalies":
                 found.add(key)
                 continue
