@@ -32,8 +32,9 @@ from pathlib import Path
 
 import aiohttp
 
-from callstream.dev.stack import Stack, StackSettings
+from callstream.dev.stack import StackSettings
 from common.topics import Topics
+from devkit.bench_cli import stack_up
 from devkit.ports import free_port
 from devkit.sim import TENANTS_TOML, sim_tenants
 from devkit.topics import create_topics, delete_topics
@@ -147,7 +148,7 @@ def run(
     if shutil.which("wrk") is None:
         raise SystemExit("bench.receiver needs wrk (Debian: apt-get install wrk)")
     settings = StackSettings.from_env(os.environ)
-    Stack(settings).up()
+    stack_up(settings)
     suffix = f"bench-{uuid.uuid4().hex[:8]}"
     topics = Topics.with_suffix(suffix)
     kafka = settings.kafka_settings()

@@ -17,7 +17,8 @@ import uuid
 
 import orjson
 
-from callstream.dev.stack import Stack, StackSettings
+from callstream.dev.stack import StackSettings
+from devkit.bench_cli import stack_up
 from devkit.ports import free_port
 from devkit.sim import sim_tenants
 from yunhu.sim.api import Simulator
@@ -57,7 +58,7 @@ def _child(
 
 def run(big_mb: int, files: int, file_mb: int) -> str:
     stack = StackSettings.from_env(os.environ)
-    Stack(stack).up()
+    stack_up(stack)
     env = dict(stack.env_exports())
     prefix = f"bench/{uuid.uuid4().hex[:8]}/"
     sim = Simulator(SimSettings(port=free_port(), link_ttl=3600), sim_tenants())

@@ -13,6 +13,30 @@ from common.config import KafkaSettings
 
 Run = Callable[[KafkaSettings, int, int], Coroutine[Any, Any, str]]
 
+# How long a freshly started broker reads slow: its JVM is still compiling its hot paths.
+# docs/benchmarks.md, "a young broker", has the runs this comes from.
+YOUNG_BROKER_SECONDS = 300.0
+
+
+def young_broker_note(age: float | None) -> str | None:
+    """A word for the reader when the broker is too young for Kafka-bound figures."""
+    if age is None or age >= YOUNG_BROKER_SECONDS:
+        return None
+    return (
+        f"note: the broker started {age:.0f} s ago; Kafka-bound figures read slow for the "
+        f"first minutes (docs/benchmarks.md, 'a young broker'): run again after "
+        f"{YOUNG_BROKER_SECONDS - age:.0f} s"
+    )
+
+
+def stack_up(settings: StackSettings) -> None:
+    """The local stack up, with a word printed if its broker has only just started."""
+    stack = Stack(settings)
+    stack.up()
+    note = young_broker_note(stack.kafka_age())
+    if note is not None:
+        print(note, flush=True)
+
 
 def on_stack(
     prog: str, argv: list[str] | None, options: Callable[[argparse.ArgumentParser], None]
@@ -22,7 +46,7 @@ def on_stack(
     options(parser)
     args = parser.parse_args(argv if argv is not None else [])
     settings = StackSettings.from_env(os.environ)
-    Stack(settings).up()
+    stack_up(settings)
     return settings, args
 
 

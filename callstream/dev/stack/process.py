@@ -50,6 +50,15 @@ class Managed:
         # A live pid that is not running our program was reused by another process.
         return pid if _cmdline_has(pid, self.marker) else None
 
+    def started_at(self) -> float | None:
+        """When the stack started the running process (its pid file's time); None if none runs."""
+        if self.pid() is None:
+            return None
+        try:
+            return self.pid_file.stat().st_mtime
+        except FileNotFoundError:
+            return None
+
     def exited(self) -> bool:
         """True once the recorded process is gone (robust while it is still exec-ing)."""
         pid = self._recorded_pid()

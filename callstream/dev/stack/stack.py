@@ -60,6 +60,11 @@ class Stack:
             s3.wait_ready(settings, max(5.0, settings.ready_timeout - (time.monotonic() - started)))
         return done
 
+    def kafka_age(self) -> float | None:
+        """Seconds since the stack started its broker; None if it runs none."""
+        started = kafka.managed(self.settings).started_at()
+        return None if started is None else time.time() - started
+
     def down(self) -> list[str]:
         procs = (s3.managed(self.settings), kafka.managed(self.settings))
         return [f"stopped {proc.name}" for proc in procs if proc.stop()]

@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,20 @@ def test_start_writes_a_pid_file_and_stop_ends_exactly_that_process(tmp_path: Pa
     assert not proc.pid_file.exists()
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
     assert proc.stop() is False
+
+
+def test_started_at_is_when_the_running_process_was_started(tmp_path: Path) -> None:
+    proc = Managed("sleeper", tmp_path, marker="callstream-test-sleeper")
+    assert proc.started_at() is None
+    before = time.time()
+    proc.start(SLEEPER, env={}, cwd=tmp_path)
+    try:
+        started = proc.started_at()
+        assert started is not None
+        assert before - 1 <= started <= time.time()
+    finally:
+        proc.stop(timeout=5)
+    assert proc.started_at() is None
 
 
 def test_a_pid_file_naming_another_program_is_never_signalled(tmp_path: Path) -> None:
