@@ -13,8 +13,8 @@ from common.config import KafkaSettings
 
 Run = Callable[[KafkaSettings, int, int], Coroutine[Any, Any, str]]
 
-# How long a freshly started broker reads slow: its JVM is still compiling its hot paths.
-# docs/benchmarks.md, "a young broker", has the runs this comes from.
+# For its first minutes a freshly started broker slows whatever waits on it, with a margin;
+# the runs this comes from are in docs/benchmarks.md ("a young broker").
 YOUNG_BROKER_SECONDS = 300.0
 
 
