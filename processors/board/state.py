@@ -211,21 +211,18 @@ class Board:
     ) -> None:
         key = (tenant, uuid)
         before = self.calls.get(key)
-        last = max(at, before.last_ms) if before else at
-        ended = ended or cdr or (before is not None and before.ended)
+        last = at
+        if before is not None:
+            last = max(at, before.last_ms)
+            callstate, cdr = callstate or before.callstate, cdr or before.cdr
+            ended = ended or before.ended
+        ended = ended or cdr
         due, marks = {}, self._marks()
         for kind in KINDS:
-            mark = marks[kind]
-            due[kind] = max(last, mark or last) + self._wait(kind, ended)
+            due[kind] = max(last, marks[kind] or last) + self._wait(kind, ended)
             if before is None or before.due.get(kind) != due[kind]:
                 heapq.heappush(self._due.setdefault((tenant, kind), []), (due[kind], uuid))
-        seen = CallSeen(
-            last_ms=last,
-            callstate=callstate or (before is not None and before.callstate),
-            cdr=cdr or (before is not None and before.cdr),
-            due=due,
-            ended=ended,
-        )
+        seen = CallSeen(last_ms=last, callstate=callstate, cdr=cdr, due=due, ended=ended)
         self.journal.put(self.calls, key, seen)
 
     # -- the watermark ------------------------------------------------------------------
@@ -314,10 +311,9 @@ class Board:
         return all((marks[kind] or 0) >= seen.due[kind] for kind in KINDS)
 
     def _anomaly(self, tenant: str, uuid: str, waited: str, seen: CallSeen, mark: int) -> Output:
-        if waited == "cdr" and not seen.ended:
-            kind, detail = "missing_cdr", "call-state events but no hangup or CDR"
-        elif waited == "cdr":
-            kind, detail = "missing_cdr", "call-state events but no CDR"
+        if waited == "cdr":
+            lacking = "CDR" if seen.ended else "hangup or CDR"
+            kind, detail = "missing_cdr", f"call-state events but no {lacking}"
         else:
             kind, detail = "missing_callstate", "a CDR but no call-state event"
         anomaly = AnomalyRecord(

@@ -241,9 +241,12 @@ def test_partitions_read_at_their_own_pace_end_as_the_publish_order_does(
     assert what_ends_on_the_topics(paced) == what_ends_on_the_topics(records)
 
 
+def anomaly_records(outputs: list[Output]) -> list[AnomalyRecord]:
+    return [msgspec.json.decode(v, type=AnomalyRecord) for v in of(outputs, "anomalies")]
+
+
 def anomalies(outputs: list[Output]) -> set[tuple[str, str]]:
-    decoded = (msgspec.json.decode(v, type=AnomalyRecord) for v in of(outputs, "anomalies"))
-    return {(a.kind, a.uuid) for a in decoded}
+    return {(a.kind, a.uuid) for a in anomaly_records(outputs)}
 
 
 def test_calls_missing_a_record_are_reported_once_its_topic_has_passed_the_deadline() -> None:
@@ -327,7 +330,7 @@ def test_a_call_whose_hangup_and_cdr_were_lost_shows_after_the_longest_call() ->
         out += board.apply_cdr(cdr(f"o{i}", T0 + i * MINUTE_MS + 5_000))
         if i == 61:
             assert anomalies(out) == set(), "not yet the longest call plus the reconciliation"
-    decoded = [msgspec.json.decode(v, type=AnomalyRecord) for v in of(out, "anomalies")]
+    decoded = anomaly_records(out)
     assert [(a.kind, a.uuid) for a in decoded] == [("missing_cdr", "lost")]
     assert decoded[0].detail == "call-state events but no hangup or CDR within 3720s"
 
