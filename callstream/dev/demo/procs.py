@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -54,18 +53,6 @@ class Child:
 def tail(child: Child, lines: int = 25) -> list[str]:
     """The last `lines` lines of `child`'s log (what a failed run's summary shows)."""
     return last_lines(child.log, lines) or []
-
-
-def free_port(preferred: int = 0) -> int:
-    """`preferred` when it is free, otherwise any free port."""
-    for port in (preferred, 0) if preferred else (0,):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(probe.getsockname()[1])
-    raise OSError("no free port")
 
 
 def start(

@@ -30,6 +30,7 @@ from callstream.dev.demo import chaos, procs
 from callstream.dev.demo.procs import Child
 from callstream.dev.demo.verify import Lake, Verdict, verify
 from callstream.dev.demo.watch import LatestCalls, Samples, ok_requests, scrape, total
+from callstream.dev.ports import free_port
 from callstream.dev.stack.errors import StackError
 from callstream.dev.stack.settings import PROJECT_ROOT, StackSettings
 from callstream.dev.stack.stack import Stack
@@ -129,7 +130,7 @@ async def _create_topics(kafka: KafkaSettings, topics: Topics) -> dict[TopicPart
 def _start_children(args: argparse.Namespace, services: Services, folder: Path) -> Run:
     logs = folder / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    sim_port, ingest_port = procs.free_port(8080), procs.free_port(8000)
+    sim_port, ingest_port = free_port(8080), free_port(8000)
     env = {
         **services.env,
         "CALLSTREAM_TENANTS": str(_tenants_file(folder, f"http://127.0.0.1:{sim_port}")),
@@ -153,7 +154,7 @@ def _start_children(args: argparse.Namespace, services: Services, folder: Path) 
     ]
     for service, count in (("enrich", args.replicas), ("recordings", args.replicas), ("lake", 1)):
         for index in range(1, count + 1):
-            port = procs.free_port()
+            port = free_port()
             name = f"{service}-{index}" if count > 1 or args.chaos else service
             own = {**env, "CALLSTREAM_INSTANCE": str(index)}
             children.append(
@@ -161,7 +162,7 @@ def _start_children(args: argparse.Namespace, services: Services, folder: Path) 
                     name, [service, "--metrics-port", str(port)], own, logs, port, launcher=launcher
                 )
             )
-    board_port, board_metrics = procs.free_port(8090), procs.free_port()
+    board_port, board_metrics = free_port(8090), free_port()
     board_args = ["board", "--http-port", str(board_port), "--metrics-port", str(board_metrics)]
     children.append(procs.start("board", board_args, env, logs, board_metrics, launcher=launcher))
     ingest_url = f"http://127.0.0.1:{ingest_port}"
