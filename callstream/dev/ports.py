@@ -10,11 +10,12 @@ stack's own ports (SeaweedFS from 19000; private ones the tests start from 20000
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import secrets
-import socket
 from pathlib import Path
 from typing import Final
+
+from callstream.dev.stack.process import port_free
 
 EPHEMERAL_RANGE: Final = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LINUX_DEFAULT: Final = (32768, 60999)
@@ -40,23 +41,14 @@ def chosen_range(path: Path = EPHEMERAL_RANGE) -> range:
 
 
 def free_ports(count: int, preferred: int = 0) -> list[int]:
-    """`count` distinct ports free now (each held open while choosing, so none repeats);
-    `preferred` first when it is free."""
+    """`count` distinct ports free now; `preferred` first when it is free."""
     candidates = chosen_range()
-    with contextlib.ExitStack() as held:
-        ports: list[int] = []
-        tries = [preferred] if preferred else []
-        tries += _SYSTEM_RANDOM.sample(candidates, min(TRIES, len(candidates)))
-        for port in tries:
-            if len(ports) == count:
-                break
-            sock = held.enter_context(socket.socket())
-            with contextlib.suppress(OSError):
-                sock.bind(("127.0.0.1", port))
-                ports.append(port)
-        if len(ports) < count:
-            raise OSError(f"no {count} free ports in {candidates}")
-        return ports
+    tries = [preferred] if preferred else []
+    tries += _SYSTEM_RANDOM.sample(candidates, min(TRIES, len(candidates)))
+    ports = list(itertools.islice(filter(port_free, dict.fromkeys(tries)), count))
+    if len(ports) < count:
+        raise OSError(f"no {count} free ports in {candidates}")
+    return ports
 
 
 def free_port(preferred: int = 0) -> int:
