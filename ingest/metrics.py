@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector
 
 from common.metrics import ServiceMetrics
+from ingest.connections import ConnectionBound
 from ingest.durable import DurableWriter
 
 UNKNOWN = "unknown"
@@ -48,6 +49,7 @@ class IngestMetrics(ServiceMetrics):
     def __init__(self) -> None:
         super().__init__()
         self.requests: Tally[tuple[str, str, int]] = Tally()
+        self.bound: ConnectionBound | None = None
         self.publish = {"kafka": LatencyHistogram(), "spool": LatencyHistogram()}
         self.registry.register(_PerRequest(self))
         self.deadletters = self.counter(
@@ -59,6 +61,9 @@ class IngestMetrics(ServiceMetrics):
             "callstream_ingest_auth_failures",
             "Callbacks refused before reading, by reason",
             ["reason"],
+        )
+        self.connections = self.gauge(
+            "callstream_ingest_connections", "Open client connections, this process"
         )
         self.in_flight = self.gauge("callstream_ingest_in_flight", "Callbacks being handled")
         self.spool_records = self.gauge(
@@ -75,6 +80,10 @@ class IngestMetrics(ServiceMetrics):
             "callstream_ingest_abandoned_sends",
             "Events spooled after a Kafka send that may still land: possible duplicates",
         )
+
+    def watch_connections(self, bound: ConnectionBound) -> None:
+        self.connections.set_function(lambda: bound.open)
+        self.bound = bound
 
     def count_request(self, tenant: str, kind: str, status: int) -> None:
         self.requests[tenant, kind, status] += 1
@@ -115,3 +124,9 @@ class _PerRequest(Collector):
         for where, histogram in self._metrics.publish.items():
             publish.add_metric([where], histogram.cumulative(), histogram.total)
         yield publish
+        bound = self._metrics.bound
+        yield CounterMetricFamily(
+            "callstream_ingest_connections_closed_at_bound",
+            "Connections closed because CALLSTREAM_INGEST_MAX_CONNECTIONS were open",
+            value=bound.closed_at_bound if bound is not None else 0,
+        )

@@ -20,6 +20,7 @@ from common.stopping import SIGNALS, ignore_further_signals
 from common.topics import Topics
 from ingest.accept import Ingest
 from ingest.app import Receiver, kafka_connector, running, server_options
+from ingest.connections import ConnectionBound, check_open_files
 from ingest.durable import DurableWriter
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
@@ -49,17 +50,19 @@ async def receiver(
         runner = web.ServerRunner(server, shutdown_timeout=settings.shutdown_timeout)
         await runner.setup()
         try:
-            site = web.TCPSite(
-                runner, settings.host, settings.port, reuse_port=reuse_port, backlog=2048
+            bound = ConnectionBound(server, settings.max_connections, settings.shutdown_timeout)
+            ingest.metrics.watch_connections(bound)
+            check_open_files(settings.max_connections)
+            listener = await asyncio.get_running_loop().create_server(
+                bound, settings.host, settings.port, reuse_port=reuse_port, backlog=2048
             )
-            await site.start()
             log.info("ingest listening", extra={"host": settings.host, "port": settings.port})
 
             async def until(stop: asyncio.Event) -> None:
                 await stop.wait()
                 log.info("stopping: no new callbacks, finishing those in flight")
                 ingest.closing = True
-                await site.stop()  # no new connections
+                listener.close()  # no new connections
                 # aiohttp's cleanup stops reading every connection at once, the rest of a
                 # body already on its way included: let the callbacks in flight finish first.
                 try:
@@ -68,7 +71,10 @@ async def receiver(
                 except TimeoutError:
                     log.warning("callbacks still in flight", extra={"count": receiver.in_flight})
 
-            yield Started(until)
+            try:
+                yield Started(until)
+            finally:
+                listener.close()
         finally:
             await runner.cleanup()
     log.info("spool flushed", extra={"spooled_records_left": spool.records})

@@ -27,6 +27,8 @@ class IngestSettings:
     # An idle connection is closed after this; it also bounds how long a request's head may
     # take to arrive (from the connection's start or the previous answer).
     keepalive: float = 75.0
+    # Open connections per process; past it the oldest are closed (ingest.connections).
+    max_connections: int = 4096
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:

@@ -1,0 +1,94 @@
+"""The receiver's bound on open connections, against the real `callstream ingest` process
+on a real Kafka: raw sockets that open connections and never finish a head."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from common.topics import Topics
+from tests.support.kafka import read_topic
+from tests.support.rawhttp import Connection, post
+from tests.support.receiver import Receiver, receiver_on_own_topics
+from tests.support.services import Services
+
+MAX_CONNECTIONS = 100
+TENANTS = '[[tenant]]\ncompanycode = "9024"\ncallback_key = "bound-9024"\n'
+CALLBACK = "/callbacks/9024/callstate?key=bound-9024"
+HALF_A_HEAD = b"POST " + CALLBACK.encode() + b" HTTP/1.1\r\nHost: t\r\n"
+
+
+@pytest.fixture(scope="module")
+def bounded(
+    services: Services, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Receiver, Topics]]:
+    with receiver_on_own_topics(
+        services.kafka,
+        tmp_path_factory.mktemp("bound"),
+        tenants_toml=TENANTS,
+        extra_env={"CALLSTREAM_INGEST_MAX_CONNECTIONS": str(MAX_CONNECTIONS)},
+    ) as started:
+        yield started
+
+
+def address(receiver: Receiver) -> tuple[str, int]:
+    host, port = receiver.url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def open_files(receiver: Receiver) -> int:
+    return len(os.listdir(f"/proc/{receiver.proc.pid}/fd"))
+
+
+def exchange(receiver: Receiver, request: bytes) -> tuple[int, bytes]:
+    connection = Connection(address(receiver))
+    try:
+        connection.send(request)
+        status, _, body = connection.answer()
+        return status, body
+    finally:
+        connection.close()
+
+
+def metric(receiver: Receiver, name: str) -> float:
+    _, body = exchange(receiver, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} is not in /metrics")
+
+
+def test_connections_past_the_bound_close_the_oldest(
+    services: Services, bounded: tuple[Receiver, Topics]
+) -> None:
+    receiver, topics = bounded
+    call = f"bound-{uuid.uuid4().hex[:8]}"
+    before = open_files(receiver)
+    flood = [Connection(address(receiver)) for _ in range(MAX_CONNECTIONS * 5)]
+    try:
+        for connection in flood:
+            connection.send(HALF_A_HEAD)
+        status, body = exchange(
+            receiver, post(CALLBACK, json.dumps({"uuid": call, "status": "ring"}).encode())
+        )
+        grown = open_files(receiver) - before
+        oldest_closed = flood[0].closed_within(5)
+        newest_closed = flood[-1].closed_within(0.5)
+        still_open = metric(receiver, "callstream_ingest_connections")
+        closed = metric(receiver, "callstream_ingest_connections_closed_at_bound_total")
+    finally:
+        for connection in flood:
+            connection.close()
+    assert status == 200, body
+    assert grown <= MAX_CONNECTIONS, f"{grown} more open files for {len(flood)} connections"
+    assert oldest_closed is not None, "the oldest connection stayed open"
+    assert newest_closed is None, "the newest connection was closed"
+    assert still_open <= MAX_CONNECTIONS
+    assert closed >= len(flood) - MAX_CONNECTIONS
+    records = asyncio.run(read_topic(services.kafka, topics.callstate_raw))
+    assert [r.key for r in records] == [call.encode()]

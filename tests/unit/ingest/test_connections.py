@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import resource
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from ingest.connections import OTHER_FILES, ConnectionBound, check_open_files
+
+HALF_A_HEAD = b"POST /callbacks/9024/callstate?key=k HTTP/1.1\r\nHost: t\r\n"
+Peer = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def slow_answer(request: web.BaseRequest) -> web.Response:
+    await asyncio.sleep(float(request.query.get("sleep", "0")))
+    return web.Response(text="ok")
+
+
+@contextlib.asynccontextmanager
+async def listening(limit: int) -> AsyncIterator[tuple[ConnectionBound, int]]:
+    server = web.Server(slow_answer, keepalive_timeout=75)
+    bound = ConnectionBound(server, limit, grace=5.0)
+    listener = await asyncio.get_running_loop().create_server(bound, "127.0.0.1", 0)
+    try:
+        yield bound, listener.sockets[0].getsockname()[1]
+    finally:
+        listener.close()
+        await server.shutdown(1.0)
+
+
+async def half_heads(port: int, count: int) -> list[Peer]:
+    peers = []
+    for _ in range(count):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(HALF_A_HEAD)
+        await writer.drain()
+        peers.append((reader, writer))
+        await asyncio.sleep(0)  # the server accepts them in this order
+    return peers
+
+
+async def closed_by_server(peer: Peer, within: float = 0.5) -> bool:
+    try:
+        return await asyncio.wait_for(peer[0].read(), within) == b""
+    except TimeoutError:
+        return False
+
+
+async def test_past_the_bound_the_oldest_connections_are_closed() -> None:
+    async with listening(limit=5) as (bound, port):
+        peers = await half_heads(port, 12)
+        await asyncio.sleep(0.2)
+        assert bound.open == 5
+        assert bound.closed_at_bound == 7
+        closed = [await closed_by_server(peer, 0.2) for peer in peers]
+        assert closed == [True] * 7 + [False] * 5
+        for _, writer in peers:
+            writer.close()
+
+
+async def test_a_connection_handling_a_request_is_answered_before_it_is_closed() -> None:
+    async with listening(limit=3) as (bound, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /?sleep=0.5 HTTP/1.1\r\nHost: t\r\n\r\n")
+        await asyncio.sleep(0.1)
+        others = await half_heads(port, 4)
+        answer = await asyncio.wait_for(reader.read(), 3)
+        assert answer.startswith(b"HTTP/1.1 200 OK")
+        assert answer.endswith(b"ok")
+        assert bound.closed_at_bound == 2  # the busy one and the oldest half head
+        assert await closed_by_server(others[0])
+        for _, other in others:
+            other.close()
+        writer.close()
+
+
+async def test_a_larger_bound_closes_a_few_at_a_time() -> None:
+    async with listening(limit=128) as (bound, port):
+        peers = await half_heads(port, 130)
+        await asyncio.sleep(0.2)
+        assert bound.closed_at_bound == 2  # 128 // 64 when the 129th came; none for the 130th
+        assert bound.open == 128
+        for _, writer in peers:
+            writer.close()
+
+
+async def test_below_the_bound_nothing_is_closed() -> None:
+    async with listening(limit=10) as (bound, port):
+        peers = await half_heads(port, 10)
+        await asyncio.sleep(0.1)
+        assert bound.open == 10
+        assert bound.closed_at_bound == 0
+        assert not any([await closed_by_server(peer, 0.05) for peer in peers])
+        for _, writer in peers:
+            writer.close()
+
+
+async def test_a_bound_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        ConnectionBound(web.Server(slow_answer), 0, grace=1.0)
+
+
+def test_a_bound_beyond_the_open_files_limit_is_warned_of(caplog: pytest.LogCaptureFixture) -> None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with caplog.at_level(logging.WARNING, logger="ingest.connections"):
+        assert check_open_files(soft - OTHER_FILES)
+        assert not caplog.records
+        assert not check_open_files(soft)
+    assert "ulimit -n" in caplog.text
