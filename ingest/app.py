@@ -33,6 +33,10 @@ JSON: Final = "application/json"
 # aiohttp reads and drops what is still coming for at most this long, then closes.
 LINGER_SECONDS: Final = 2.0
 NOT_FOUND: Final = error(404, "not found")
+# How large a head may be. A connection that never finishes its head holds what it sent
+# (about twice these bytes): with the bound on connections, this bounds the memory that
+# such connections can take. A request over them gets aiohttp's 400.
+HEAD_LIMITS: Final = {"max_line_size": 4096, "max_headers": 32, "max_field_size": 2048}
 Page = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
@@ -43,6 +47,7 @@ def server_options(settings: IngestSettings) -> dict[str, Any]:
         "keepalive_timeout": settings.keepalive,
         "lingering_time": LINGER_SECONDS,
         "auto_decompress": False,  # `ingest.body` inflates, within its limits
+        **HEAD_LIMITS,
     }
 
 

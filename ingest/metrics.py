@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from common.metrics import ServiceMetrics
 from ingest.connections import ConnectionBound
 from ingest.durable import DurableWriter
+from ingest.malformed import MalformedRequests
 
 UNKNOWN = "unknown"
 PUBLISH_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -50,6 +51,7 @@ class IngestMetrics(ServiceMetrics):
         super().__init__()
         self.requests: Tally[tuple[str, str, int]] = Tally()
         self.bound: ConnectionBound | None = None
+        self.malformed: MalformedRequests | None = None
         self.publish = {"kafka": LatencyHistogram(), "spool": LatencyHistogram()}
         self.registry.register(_PerRequest(self))
         self.deadletters = self.counter(
@@ -80,6 +82,9 @@ class IngestMetrics(ServiceMetrics):
             "callstream_ingest_abandoned_sends",
             "Events spooled after a Kafka send that may still land: possible duplicates",
         )
+
+    def watch_malformed(self, malformed: MalformedRequests) -> None:
+        self.malformed = malformed
 
     def watch_connections(self, bound: ConnectionBound) -> None:
         self.connections.set_function(lambda: bound.open)
@@ -124,6 +129,12 @@ class _PerRequest(Collector):
         for where, histogram in self._metrics.publish.items():
             publish.add_metric([where], histogram.cumulative(), histogram.total)
         yield publish
+        malformed = self._metrics.malformed
+        yield CounterMetricFamily(
+            "callstream_ingest_malformed_requests",
+            "Requests aiohttp's parser refused with 400 (framing, header limits)",
+            value=malformed.count if malformed is not None else 0,
+        )
         bound = self._metrics.bound
         yield CounterMetricFamily(
             "callstream_ingest_connections_closed_at_bound",

@@ -22,6 +22,7 @@ from ingest.accept import Ingest
 from ingest.app import Receiver, kafka_connector, running, server_options
 from ingest.connections import ConnectionBound, check_open_files
 from ingest.durable import DurableWriter
+from ingest.malformed import MalformedRequests, http_log
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from yunhu.tenants import Tenant
@@ -44,40 +45,56 @@ async def receiver(
     spool = Spool(spool_dir, max_bytes=settings.spool_max_bytes)
     writer = DurableWriter(None, spool, ack_timeout=settings.ack_timeout)
     ingest = Ingest(settings, tenants, topics, writer)
-    async with running(ingest, kafka_connector(kafka, settings)):
-        receiver = Receiver(ingest)
-        server = web.Server(receiver, **server_options(settings))
+    receiver = Receiver(ingest)
+    async with (
+        running(ingest, kafka_connector(kafka, settings)),
+        serving(receiver, reuse_port=reuse_port) as listener,
+    ):
+        log.info("ingest listening", extra={"host": settings.host, "port": settings.port})
+
+        async def until(stop: asyncio.Event) -> None:
+            await stop.wait()
+            log.info("stopping: no new callbacks, finishing those in flight")
+            ingest.closing = True
+            listener.close()  # no new connections
+            # aiohttp's cleanup stops reading every connection at once, the rest of a
+            # body already on its way included: let the callbacks in flight finish first.
+            try:
+                async with asyncio.timeout(settings.shutdown_timeout):
+                    await receiver.drained()
+            except TimeoutError:
+                log.warning("callbacks still in flight", extra={"count": receiver.in_flight})
+
+        yield Started(until)
+    log.info("spool flushed", extra={"spooled_records_left": spool.records})
+
+
+@contextlib.asynccontextmanager
+async def serving(receiver: Receiver, *, reuse_port: bool) -> AsyncIterator[asyncio.AbstractServer]:
+    """aiohttp's low-level server for `receiver` on a listening socket, its connections
+    bounded; on leaving, the socket is closed and the connections are shut down as
+    aiohttp's runner shuts them down."""
+    ingest = receiver.ingest
+    settings, metrics = ingest.settings, ingest.metrics
+    malformed = MalformedRequests()
+    metrics.watch_malformed(malformed)
+    with http_log(malformed) as logger:
+        server = web.Server(receiver, logger=logger, **server_options(settings))
         runner = web.ServerRunner(server, shutdown_timeout=settings.shutdown_timeout)
         await runner.setup()
         try:
             bound = ConnectionBound(server, settings.max_connections, settings.shutdown_timeout)
-            ingest.metrics.watch_connections(bound)
+            metrics.watch_connections(bound)
             check_open_files(settings.max_connections)
             listener = await asyncio.get_running_loop().create_server(
                 bound, settings.host, settings.port, reuse_port=reuse_port, backlog=2048
             )
-            log.info("ingest listening", extra={"host": settings.host, "port": settings.port})
-
-            async def until(stop: asyncio.Event) -> None:
-                await stop.wait()
-                log.info("stopping: no new callbacks, finishing those in flight")
-                ingest.closing = True
-                listener.close()  # no new connections
-                # aiohttp's cleanup stops reading every connection at once, the rest of a
-                # body already on its way included: let the callbacks in flight finish first.
-                try:
-                    async with asyncio.timeout(settings.shutdown_timeout):
-                        await receiver.drained()
-                except TimeoutError:
-                    log.warning("callbacks still in flight", extra={"count": receiver.in_flight})
-
             try:
-                yield Started(until)
+                yield listener
             finally:
                 listener.close()
         finally:
             await runner.cleanup()
-    log.info("spool flushed", extra={"spooled_records_left": spool.records})
 
 
 def supervise(worker_argv: Sequence[Sequence[str]]) -> int:

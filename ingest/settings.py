@@ -28,7 +28,7 @@ class IngestSettings:
     # take to arrive (from the connection's start or the previous answer).
     keepalive: float = 75.0
     # Open connections per process; past it the oldest are closed (ingest.connections).
-    max_connections: int = 4096
+    max_connections: int = 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from common.config import KafkaSettings
 from common.topics import Topics
 from devkit.ports import free_port
 from devkit.sim import TENANTS_TOML
 from devkit.topics import create_topics, delete_topics
+from tests.support.rawhttp import Connection
 
 
 @dataclass
@@ -33,6 +35,25 @@ class Receiver:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.url.removeprefix("http://").split(":")
+        return host, int(port)
+
+    def metric(self, name: str) -> float:
+        """A sample without labels from the receiver's /metrics."""
+        connection = Connection(self.address)
+        try:
+            connection.send(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+            _, _, body = connection.answer()
+        finally:
+            connection.close()
+        for family in text_string_to_metric_families(body.decode()):
+            for sample in family.samples:
+                if sample.name == name and not sample.labels:
+                    return sample.value
+        raise AssertionError(f"{name} is not in /metrics")
 
     def rss_kib(self) -> int:
         """The receiver process's resident memory, in KiB."""

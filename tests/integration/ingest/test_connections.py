@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -36,17 +37,12 @@ def bounded(
         yield started
 
 
-def address(receiver: Receiver) -> tuple[str, int]:
-    host, port = receiver.url.removeprefix("http://").split(":")
-    return host, int(port)
-
-
 def open_files(receiver: Receiver) -> int:
     return len(os.listdir(f"/proc/{receiver.proc.pid}/fd"))
 
 
 def exchange(receiver: Receiver, request: bytes) -> tuple[int, bytes]:
-    connection = Connection(address(receiver))
+    connection = Connection(receiver.address)
     try:
         connection.send(request)
         status, _, body = connection.answer()
@@ -55,12 +51,27 @@ def exchange(receiver: Receiver, request: bytes) -> tuple[int, bytes]:
         connection.close()
 
 
-def metric(receiver: Receiver, name: str) -> float:
-    _, body = exchange(receiver, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
-    for line in body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} is not in /metrics")
+def test_heads_that_never_end_hold_memory_for_the_bound_only(
+    bounded: tuple[Receiver, Topics],
+) -> None:
+    receiver, _ = bounded
+    pads = b"".join(b"X-Pad-%02d: %s\r\n" % (i, b"a" * 2030) for i in range(31))
+    head = HALF_A_HEAD + pads  # as large as a head may be, and never finished
+    before = receiver.rss_kib()
+    flood = []
+    try:
+        for _ in range(MAX_CONNECTIONS * 5):
+            flood.append(Connection(receiver.address))
+            flood[-1].send(head)
+        time.sleep(1)
+        grown = receiver.rss_kib() - before
+        status, _ = exchange(receiver, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    finally:
+        for connection in flood:
+            connection.close()
+    assert status == 200
+    # Each open connection holds about twice its head; five times the bound would hold 5x.
+    assert grown < 3 * MAX_CONNECTIONS * len(head) // 1024, f"RSS grew by {grown} KiB"
 
 
 def test_connections_past_the_bound_close_the_oldest(
@@ -69,7 +80,7 @@ def test_connections_past_the_bound_close_the_oldest(
     receiver, topics = bounded
     call = f"bound-{uuid.uuid4().hex[:8]}"
     before = open_files(receiver)
-    flood = [Connection(address(receiver)) for _ in range(MAX_CONNECTIONS * 5)]
+    flood = [Connection(receiver.address) for _ in range(MAX_CONNECTIONS * 5)]
     try:
         for connection in flood:
             connection.send(HALF_A_HEAD)
@@ -79,8 +90,8 @@ def test_connections_past_the_bound_close_the_oldest(
         grown = open_files(receiver) - before
         oldest_closed = flood[0].closed_within(5)
         newest_closed = flood[-1].closed_within(0.5)
-        still_open = metric(receiver, "callstream_ingest_connections")
-        closed = metric(receiver, "callstream_ingest_connections_closed_at_bound_total")
+        still_open = receiver.metric("callstream_ingest_connections")
+        closed = receiver.metric("callstream_ingest_connections_closed_at_bound_total")
     finally:
         for connection in flood:
             connection.close()

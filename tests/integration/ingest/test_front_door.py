@@ -12,8 +12,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterator
-from urllib.parse import urlsplit
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -53,8 +52,7 @@ class Front:
         self.receiver = receiver
         self.topics = topics
         self.services = services
-        netloc = urlsplit(receiver.url)
-        self.address = (netloc.hostname or "127.0.0.1", netloc.port or 80)
+        self.address = receiver.address
 
     def connect(self) -> Connection:
         return Connection(self.address)
@@ -72,6 +70,9 @@ class Front:
 
     def rss_kib(self) -> int:
         return self.receiver.rss_kib()
+
+    def metric(self, name: str) -> float:
+        return self.receiver.metric(name)
 
     def raw(self, prefix: str) -> list[Record]:
         records = asyncio.run(read_topic(self.services.kafka, self.topics.callstate_raw))
@@ -277,20 +278,47 @@ def test_callbacks_pipelined_before_a_reset_are_not_published(front: Front) -> N
     assert len(published) in {1, 2, 3}, f"{len(published)} of 40 published after the reset"
 
 
-@pytest.mark.parametrize(
-    "request_bytes",
-    [
-        b"POST " + CALLBACK.encode() + b" HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
-        post(CALLBACK, b"{}", b"Host: second"),
-        post(CALLBACK, b"{}", b"Content-Type: application/json", b"Content-Type: text/plain"),
-        post(CALLBACK, b"{}").replace(b"\r\n", b"\n"),
-        post(CALLBACK, b"{}", b"Transfer-Encoding: chunked"),
-    ],
-    ids=["no-host", "two-hosts", "two-content-types", "bare-lf", "length-and-chunked"],
-)
-def test_framing_that_aiohttp_refuses_is_refused(front: Front, request_bytes: bytes) -> None:
-    status, _, _ = front.exchange(request_bytes)
+FRAMINGS: dict[str, Callable[[bytes], bytes]] = {
+    "no-host": lambda body: (
+        b"POST %s HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (CALLBACK.encode(), len(body), body)
+    ),
+    "two-hosts": lambda body: post(CALLBACK, body, b"Host: second"),
+    "two-content-types": lambda body: post(
+        CALLBACK, body, b"Content-Type: application/json", b"Content-Type: text/plain"
+    ),
+    "bare-lf": lambda body: post(CALLBACK, body).replace(b"\r\n", b"\n"),
+    "length-and-chunked": lambda body: post(CALLBACK, body, b"Transfer-Encoding: chunked"),
+    # 33 headers with Host and Content-Length
+    "too-many-headers": lambda body: post(CALLBACK, body, *(b"X-Pad-%d: a" % i for i in range(31))),
+    "header-too-long": lambda body: post(CALLBACK, body, b"X-Pad: " + b"a" * 2049),
+    "request-line-too-long": lambda body: post(CALLBACK + "&pad=" + "a" * 4096, body),
+}
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_framing_that_aiohttp_refuses_is_refused(front: Front, framing: str) -> None:
+    call = f"framing-{uuid.uuid4().hex[:8]}"  # a callback the receiver would otherwise take
+    status, _, _ = front.exchange(FRAMINGS[framing](callstate(call)))
     assert status == 400
+    assert front.raw(call) == []
+
+
+def test_refused_framing_is_counted_not_logged_as_an_error(front: Front) -> None:
+    counted = "callstream_ingest_malformed_requests_total"
+    before = front.metric(counted)
+    for framing in FRAMINGS.values():
+        assert front.exchange(framing(callstate(f"count-{uuid.uuid4().hex[:8]}")))[0] == 400
+    assert front.metric(counted) == before + len(FRAMINGS)
+    errors = [line for line in front.receiver.log_text().splitlines() if '"level":"error"' in line]
+    assert errors == []
+
+
+def test_a_head_within_the_limits_is_accepted(front: Front) -> None:
+    call = f"head-{uuid.uuid4().hex[:8]}"
+    pads = (b"X-Pad-%d: %s" % (i, b"a" * 2000) for i in range(30))  # 32 with Host, length
+    status, _, body = front.exchange(post(CALLBACK, callstate(call), *pads))
+    assert status == 200, body
+    assert len(front.raw(call)) == 1
 
 
 def test_connection_tokens_are_matched_whole(front: Front) -> None:
