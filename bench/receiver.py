@@ -63,7 +63,7 @@ class Result:
         )
 
 
-def _cpu_ticks(pid: int) -> int:
+def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
 
@@ -102,7 +102,7 @@ def _wrk(url: str, seconds: int, connections: int) -> tuple[int, float, float, f
     return requests, rps, p50, p99, errors
 
 
-async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+async def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     async with aiohttp.ClientSession() as session:
         for _ in range(300):
             if proc.poll() is not None:
@@ -131,11 +131,11 @@ def measure(
 ) -> Result:
     proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
     try:
-        asyncio.run(_wait_ready(url, proc))
+        asyncio.run(wait_ready(url, proc))
         _wrk(url, 3, connections)  # warm-up: connections, JIT-free but caches and batches
-        before = _cpu_ticks(proc.pid)
+        before = cpu_ticks(proc.pid)
         requests, rps, p50, p99, errors = _wrk(url, seconds, connections)
-        cpu = (_cpu_ticks(proc.pid) - before) * TICK_US
+        cpu = (cpu_ticks(proc.pid) - before) * TICK_US
     finally:
         proc.terminate()
         proc.wait(30)

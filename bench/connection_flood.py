@@ -1,0 +1,172 @@
+"""Connection-flood benchmark: what connections that never finish their head cost the
+receiver, with its bound on open connections and without it, in one run.
+
+`callstream ingest` runs twice on the local Kafka: as deployed (the default
+`CALLSTREAM_INGEST_MAX_CONNECTIONS`) and with a bound too high to be reached, which is how
+it served before the bound. Each is sent the same floods: many connections, each with
+part of a head that never ends, the smallest (half a request line) and the largest the
+head limits let through. Printed per receiver and flood: how much its RSS grew, the
+descriptors it holds, its CPU per connection (accepting it, and closing the oldest when
+bounded), and whether a callback on a fresh connection is still accepted, and how fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.receiver import TICK_US, cpu_ticks, wait_ready
+from callstream.dev.stack import StackSettings
+from common.topics import Topics
+from devkit.bench_cli import stack_up
+from devkit.ports import free_port
+from devkit.sim import TENANTS_TOML, sim_tenants
+from devkit.topics import create_topics, delete_topics
+from ingest.settings import IngestSettings
+
+BOUND = IngestSettings().max_connections
+UNREACHED = 1_000_000
+PATH = f"/callbacks/9024/callstate?key={sim_tenants()['9024'].callback_key}"
+REQUEST_LINE = f"POST {PATH} HTTP/1.1\r\n".encode()
+# Host and 30 more header lines of 2 040 bytes (name and value): 32 with Content-Length.
+PADS = b"".join(b"X-Pad-%04d%s: %s\r\n" % (i, b"n" * 1010, b"a" * 1020) for i in range(30))
+HEADS = {"smallest": REQUEST_LINE[:20], "largest": REQUEST_LINE + b"Host: t\r\n" + PADS}
+
+
+@dataclass(frozen=True)
+class Flood:
+    receiver: str
+    head: str
+    connections: int
+    rss_grown_kib: int
+    descriptors: int
+    cpu_us: float
+    callback: int
+    callback_ms: float
+
+    def line(self) -> str:
+        return (
+            f"{self.receiver:9} {self.head:8} head ({len(HEADS[self.head]):6} bytes) "
+            f"x {self.connections}: RSS +{self.rss_grown_kib / 1024:7.1f} MiB   "
+            f"{self.descriptors:6} descriptors   {self.cpu_us:6.1f} µs CPU/connection   "
+            f"a callback after it: {self.callback} in {self.callback_ms:.1f} ms"
+        )
+
+
+def _status(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+async def _callback(port: int) -> tuple[int, float]:
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = json.dumps({"uuid": uuid.uuid4().hex, "companycode": "9024", "status": "ring"})
+    head = b"Host: t\r\nContent-Length: %d\r\n\r\n" % len(body)
+    writer.write(REQUEST_LINE + head + body.encode())
+    status = int((await asyncio.wait_for(reader.readline(), 10)).split()[1])
+    writer.close()
+    return status, (time.monotonic() - started) * 1000
+
+
+async def _flood(pid: int, port: int, head: bytes, count: int) -> tuple[int, int, float]:
+    rss, ticks = _status(pid, "VmRSS"), cpu_ticks(pid)
+    writers = []
+    try:
+        for index in range(count):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(head)
+            writers.append(writer)
+            if index % 200 == 199:
+                await asyncio.sleep(0.05)  # the receiver reads what was sent
+        await asyncio.sleep(1)
+        cpu = (cpu_ticks(pid) - ticks) * TICK_US / count
+        return _status(pid, "VmRSS") - rss, len(os.listdir(f"/proc/{pid}/fd")), cpu
+    finally:
+        for writer in writers:
+            writer.close()
+        await asyncio.sleep(1)
+
+
+def measure(name: str, bound: int, env: dict[str, str], count: int) -> list[Flood]:
+    port = free_port()
+    env = {**os.environ, **env, "CALLSTREAM_INGEST_PORT": str(port)}
+    env["CALLSTREAM_INGEST_MAX_CONNECTIONS"] = str(bound)
+    argv = [sys.executable, "-m", "callstream", "ingest"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    floods = []
+    try:
+        asyncio.run(wait_ready(f"http://127.0.0.1:{port}{PATH}", proc))
+        for head_name, head in HEADS.items():
+            grown, descriptors, cpu = asyncio.run(_flood(proc.pid, port, head, count))
+            status, took = asyncio.run(_callback(port))
+            floods.append(Flood(name, head_name, count, grown, descriptors, cpu, status, took))
+            print("  " + floods[-1].line(), flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return floods
+
+
+def run(count: int) -> list[Flood]:
+    settings = StackSettings.from_env(os.environ)
+    stack_up(settings)
+    suffix = f"bench-{uuid.uuid4().hex[:8]}"
+    topics = Topics.with_suffix(suffix)
+    kafka = settings.kafka_settings()
+    asyncio.run(create_topics(kafka, topics, partitions=6))
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            tenants = Path(folder) / "tenants.toml"
+            tenants.write_text(TENANTS_TOML)
+            env = {
+                "CALLSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+                "CALLSTREAM_TOPIC_SUFFIX": suffix,
+                "CALLSTREAM_TENANTS": str(tenants),
+                "CALLSTREAM_INGEST_HOST": "127.0.0.1",
+                "CALLSTREAM_INGEST_SPOOL_DIR": str(Path(folder) / "spool"),
+                "CALLSTREAM_LOG_LEVEL": "WARNING",
+            }
+            bounded = measure("bounded", BOUND, env, count)
+            unbounded = measure("unbounded", UNREACHED, env, count)
+            return bounded + unbounded
+    finally:
+        asyncio.run(delete_topics(kafka, list(topics.all())))
+
+
+def report(floods: list[Flood]) -> str:
+    lines = [f"bound: {BOUND} (CALLSTREAM_INGEST_MAX_CONNECTIONS)"]
+    by = {(f.receiver, f.head): f for f in floods}
+    for head in HEADS:
+        ours, before = by["bounded", head], by["unbounded", head]
+        lines.append(
+            f"{head} heads: RSS growth bounded/unbounded "
+            f"{ours.rss_grown_kib / max(before.rss_grown_kib, 1):.2f}x, "
+            f"CPU per connection {ours.cpu_us / max(before.cpu_us, 1e-9):.2f}x"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench connection_flood")
+    parser.add_argument("--connections", type=int, default=3 * BOUND)
+    args = parser.parse_args(argv if argv is not None else [])
+    if args.connections + 256 > os.sysconf("SC_OPEN_MAX"):
+        raise SystemExit(f"raise the open-files limit (ulimit -n) above {args.connections + 256}")
+    print(report(run(args.connections)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
