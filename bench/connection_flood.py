@@ -18,19 +18,14 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.receiver import TICK_US, cpu_ticks, wait_ready
-from callstream.dev.stack import StackSettings
-from common.topics import Topics
-from devkit.bench_cli import stack_up
+from bench.receiver import TICK_US, cpu_ticks, ingest_setup, wait_ready
 from devkit.ports import free_port
-from devkit.sim import TENANTS_TOML, sim_tenants
-from devkit.topics import create_topics, delete_topics
+from devkit.sim import sim_tenants
 from ingest.settings import IngestSettings
 
 BOUND = IngestSettings().max_connections
@@ -120,29 +115,8 @@ def measure(name: str, bound: int, env: dict[str, str], count: int) -> list[Floo
 
 
 def run(count: int) -> list[Flood]:
-    settings = StackSettings.from_env(os.environ)
-    stack_up(settings)
-    suffix = f"bench-{uuid.uuid4().hex[:8]}"
-    topics = Topics.with_suffix(suffix)
-    kafka = settings.kafka_settings()
-    asyncio.run(create_topics(kafka, topics, partitions=6))
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            tenants = Path(folder) / "tenants.toml"
-            tenants.write_text(TENANTS_TOML)
-            env = {
-                "CALLSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-                "CALLSTREAM_TOPIC_SUFFIX": suffix,
-                "CALLSTREAM_TENANTS": str(tenants),
-                "CALLSTREAM_INGEST_HOST": "127.0.0.1",
-                "CALLSTREAM_INGEST_SPOOL_DIR": str(Path(folder) / "spool"),
-                "CALLSTREAM_LOG_LEVEL": "WARNING",
-            }
-            bounded = measure("bounded", BOUND, env, count)
-            unbounded = measure("unbounded", UNREACHED, env, count)
-            return bounded + unbounded
-    finally:
-        asyncio.run(delete_topics(kafka, list(topics.all())))
+    with ingest_setup() as (_, _, env):
+        return measure("bounded", BOUND, env, count) + measure("unbounded", UNREACHED, env, count)
 
 
 def report(floods: list[Flood]) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import re
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +149,23 @@ def run(
 ) -> list[list[Result]]:
     if shutil.which("wrk") is None:
         raise SystemExit("bench.receiver needs wrk (Debian: apt-get install wrk)")
+    with ingest_setup() as (settings, suffix, ingest_env):
+        return _rounds(
+            settings,
+            suffix,
+            ingest_env,
+            rounds,
+            seconds=seconds,
+            connections=connections,
+            only=only,
+        )
+
+
+@contextlib.contextmanager
+def ingest_setup() -> Iterator[tuple[StackSettings, str, dict[str, str]]]:
+    """The local stack up, raw topics of a fresh suffix and the simulator's tenants,
+    deleted afterwards: the stack's settings, the suffix, and `callstream ingest`'s
+    environment but for its port."""
     settings = StackSettings.from_env(os.environ)
     stack_up(settings)
     suffix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -154,9 +173,21 @@ def run(
     kafka = settings.kafka_settings()
     asyncio.run(create_topics(kafka, topics, partitions=6))
     try:
-        return _rounds(
-            settings, suffix, rounds, seconds=seconds, connections=connections, only=only
-        )
+        with tempfile.TemporaryDirectory() as folder:
+            tenants = Path(folder) / "tenants.toml"
+            tenants.write_text(TENANTS_TOML)
+            yield (
+                settings,
+                suffix,
+                {
+                    "CALLSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+                    "CALLSTREAM_TOPIC_SUFFIX": suffix,
+                    "CALLSTREAM_TENANTS": str(tenants),
+                    "CALLSTREAM_INGEST_HOST": "127.0.0.1",
+                    "CALLSTREAM_INGEST_SPOOL_DIR": str(Path(folder) / "spool"),
+                    "CALLSTREAM_LOG_LEVEL": "WARNING",
+                },
+            )
     finally:
         asyncio.run(delete_topics(kafka, list(topics.all())))  # a broker piling them up slows
 
@@ -164,6 +195,7 @@ def run(
 def _rounds(
     settings: StackSettings,
     suffix: str,
+    ingest_env: dict[str, str],
     rounds: int,
     *,
     seconds: int,
@@ -173,62 +205,51 @@ def _rounds(
     tenant = sim_tenants()["9024"]
     path = f"/callbacks/9024/callstate?key={tenant.callback_key}"
     python = sys.executable
-    with tempfile.TemporaryDirectory() as folder:
-        tenants = Path(folder) / "tenants.toml"
-        tenants.write_text(TENANTS_TOML)
-        ports = [free_port() for _ in range(5)]
-        ingest_env = {
-            "CALLSTREAM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-            "CALLSTREAM_TOPIC_SUFFIX": suffix,
-            "CALLSTREAM_TENANTS": str(tenants),
-            "CALLSTREAM_INGEST_HOST": "127.0.0.1",
-            "CALLSTREAM_INGEST_PORT": str(ports[4]),
-            "CALLSTREAM_INGEST_SPOOL_DIR": str(Path(folder) / "spool"),
-            "CALLSTREAM_LOG_LEVEL": "WARNING",
-        }
-        servers = [
-            ("ceiling", [python, "-m", "bench.servers.ceiling", str(ports[0])], {}),
-            ("lowlevel", [python, "-m", "bench.servers.lowlevel", str(ports[1])], {}),
-            (
-                "naive",
-                [
-                    python,
-                    "-m",
-                    "bench.servers.naive",
-                    str(ports[2]),
-                    settings.kafka_bootstrap,
-                    suffix,
-                ],
-                {},
-            ),
-            (
-                "floor",
-                [
-                    python,
-                    "-m",
-                    "bench.servers.floor",
-                    str(ports[3]),
-                    settings.kafka_bootstrap,
-                    suffix,
-                ],
-                {},
-            ),
-            ("callstream", [python, "-m", "callstream", "ingest"], ingest_env),
+    ports = [free_port() for _ in range(5)]
+    ingest_env = {**ingest_env, "CALLSTREAM_INGEST_PORT": str(ports[4])}
+    servers = [
+        ("ceiling", [python, "-m", "bench.servers.ceiling", str(ports[0])], {}),
+        ("lowlevel", [python, "-m", "bench.servers.lowlevel", str(ports[1])], {}),
+        (
+            "naive",
+            [
+                python,
+                "-m",
+                "bench.servers.naive",
+                str(ports[2]),
+                settings.kafka_bootstrap,
+                suffix,
+            ],
+            {},
+        ),
+        (
+            "floor",
+            [
+                python,
+                "-m",
+                "bench.servers.floor",
+                str(ports[3]),
+                settings.kafka_bootstrap,
+                suffix,
+            ],
+            {},
+        ),
+        ("callstream", [python, "-m", "callstream", "ingest"], ingest_env),
+    ]
+    chosen = [
+        (name, argv, env, f"http://127.0.0.1:{port}{path}")
+        for (name, argv, env), port in zip(servers, ports, strict=True)
+        if only is None or name in only
+    ]
+    all_rounds = []
+    for index in range(rounds):
+        results = [
+            measure(n, a, e, url, seconds=seconds, connections=connections)
+            for n, a, e, url in chosen
         ]
-        chosen = [
-            (name, argv, env, f"http://127.0.0.1:{port}{path}")
-            for (name, argv, env), port in zip(servers, ports, strict=True)
-            if only is None or name in only
-        ]
-        all_rounds = []
-        for index in range(rounds):
-            results = [
-                measure(n, a, e, url, seconds=seconds, connections=connections)
-                for n, a, e, url in chosen
-            ]
-            print(f"round {index + 1}:", *(r.line() for r in results), sep="\n  ", flush=True)
-            all_rounds.append(results)
-        return all_rounds
+        print(f"round {index + 1}:", *(r.line() for r in results), sep="\n  ", flush=True)
+        all_rounds.append(results)
+    return all_rounds
 
 
 def median(rounds: list[list[Result]]) -> list[Result]:
