@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
-from aiohttp import hdrs, web
+from aiohttp import HttpVersion11, hdrs, web
 
 from common.config import KafkaSettings
 from ingest.accept import Answer, Ingest, accept, admit, callback_kind, error
@@ -33,6 +33,7 @@ JSON: Final = "application/json"
 # aiohttp reads and drops what is still coming for at most this long, then closes.
 LINGER_SECONDS: Final = 2.0
 NOT_FOUND: Final = error(404, "not found")
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 # How large a head may be. A connection that never finishes its head holds what it sent
 # (about twice these bytes): with the bound on connections, this bounds the memory that
 # such connections can take. A request over them gets aiohttp's 400.
@@ -113,6 +114,8 @@ class Receiver:
         encoding = headers.get(hdrs.CONTENT_ENCODING)
         settings = ingest.settings
         at_hand = body_at_hand(content, length, encoding, settings)
+        if at_hand is None:
+            send_continue(request)
         body = read_body(content, length, encoding, settings) if at_hand is None else at_hand
         answer = await accept(
             ingest, tenant, kind, source=source, content_type=content_type, body=body
@@ -150,6 +153,16 @@ class Receiver:
 
     async def openapi(self, request: web.BaseRequest) -> web.Response:
         return web.json_response(OPENAPI)
+
+
+def send_continue(request: web.BaseRequest) -> None:
+    """`100 Continue` to a client that waits for it before it sends the body: the callback
+    was admitted and its body is wanted. As aiohttp's documentation writes it; aiohttp's
+    low-level server, unlike its router, does not send it, and the client would wait (curl
+    a second) before sending the body anyway."""
+    expects = request.headers.get(hdrs.EXPECT, "").lower() == "100-continue"
+    if expects and request.version >= HttpVersion11 and request.transport is not None:
+        request.transport.write(CONTINUE)
 
 
 @contextlib.asynccontextmanager

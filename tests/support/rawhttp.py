@@ -42,6 +42,10 @@ class Connection:
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
+    def receive(self, size: int) -> bytes:
+        """The next `size` bytes the server sent, as they came (an interim answer too)."""
+        return self._file.read(size)
+
     def answer(self) -> tuple[int, dict[str, str], bytes]:
         """The next answer on the connection: status, headers, body."""
         response = http.client.HTTPResponse(_Source(self._reader))  # type: ignore[arg-type]

@@ -40,6 +40,7 @@ callback_key = "front-5555"
 allow_ips = ["10.9.9.9/32"]
 """
 CALLBACK = "/callbacks/9024/callstate?key=front-9024"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 EMPTY_STORED_BLOCK = b"\x00\x00\x00\xff\xff"  # deflate: not final, stored, length 0
 
 
@@ -319,6 +320,40 @@ def test_a_head_within_the_limits_is_accepted(front: Front) -> None:
     status, _, body = front.exchange(post(CALLBACK, callstate(call), *pads))
     assert status == 200, body
     assert len(front.raw(call)) == 1
+
+
+def test_a_client_that_expects_100_continue_gets_it_once_admitted(front: Front) -> None:
+    call = f"expect-{uuid.uuid4().hex[:8]}"
+    body = callstate(call)
+    connection = front.connect()
+    try:
+        expect = (b"Expect: 100-continue", b"Content-Length: %d" % len(body))
+        connection.send(post(CALLBACK, b"", *expect, length=False))
+        started = time.monotonic()
+        assert connection.receive(len(CONTINUE)) == CONTINUE
+        assert time.monotonic() - started < 0.5
+        connection.send(body)
+        assert connection.answer()[0] == 200
+    finally:
+        connection.close()
+    assert len(front.raw(call)) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "length", "status"),
+    [("/callbacks/9024/callstate?key=wrong", 100, b"403"), (CALLBACK, 1 << 20, b"413")],
+    ids=["wrong-key", "too-large"],
+)
+def test_a_refused_client_that_expects_100_continue_gets_the_refusal_instead(
+    front: Front, path: str, length: int, status: bytes
+) -> None:
+    connection = front.connect()
+    try:
+        expect = (b"Expect: 100-continue", b"Content-Length: %d" % length)
+        connection.send(post(path, b"", *expect, length=False))
+        assert connection.receive(12) == b"HTTP/1.1 " + status
+    finally:
+        connection.close()
 
 
 def test_connection_tokens_are_matched_whole(front: Front) -> None:
