@@ -52,8 +52,8 @@ class ConnectionBound:
         self._server = server
         self._limit = limit
         self._grace = grace
-        # Past the bound, close a few at a time, so that a flood of new connections does
-        # not cost a look at every open one for each (as nginx drains 32 at a time).
+        # Past the bound, close a few at a time (nginx drains in batches too), so that a
+        # flood of new connections does not cost a look at every open one for each.
         self._batch = max(1, limit // 64)
         # Open at the last look (those being closed aside), and made since: never fewer
         # than are open, so the server's list is looked at only when the bound may be near.
