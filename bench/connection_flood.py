@@ -21,10 +21,10 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench.receiver import TICK_US, cpu_ticks, ingest_setup, wait_ready
 from devkit.ports import free_port
+from devkit.proc import open_files, status_kib
 from devkit.sim import sim_tenants
 from ingest.settings import IngestSettings
 
@@ -57,13 +57,6 @@ class Flood:
         )
 
 
-def _status(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} for {pid}")
-
-
 async def _callback(port: int) -> tuple[int, float]:
     started = time.monotonic()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -76,7 +69,7 @@ async def _callback(port: int) -> tuple[int, float]:
 
 
 async def _flood(pid: int, port: int, head: bytes, count: int) -> tuple[int, int, float]:
-    rss, ticks = _status(pid, "VmRSS"), cpu_ticks(pid)
+    rss, ticks = status_kib(pid, "VmRSS"), cpu_ticks(pid)
     writers = []
     try:
         for index in range(count):
@@ -87,7 +80,7 @@ async def _flood(pid: int, port: int, head: bytes, count: int) -> tuple[int, int
                 await asyncio.sleep(0.05)  # the receiver reads what was sent
         await asyncio.sleep(1)
         cpu = (cpu_ticks(pid) - ticks) * TICK_US / count
-        return _status(pid, "VmRSS") - rss, len(os.listdir(f"/proc/{pid}/fd")), cpu
+        return status_kib(pid, "VmRSS") - rss, open_files(pid), cpu
     finally:
         for writer in writers:
             writer.close()

@@ -26,6 +26,7 @@ from common.topics import Header, Topics
 from devkit.bench_cli import on_stack
 from devkit.enriched import enriched_records
 from devkit.ports import free_port
+from devkit.proc import status_kib
 from devkit.raw import publish_raw, simulated_callbacks
 from devkit.topics import create_topics, delete_topics
 
@@ -82,10 +83,10 @@ def end_offsets(consumer: Consumer, topics: list[str]) -> list[TopicPartition]:
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    try:
+        return status_kib(pid, "VmHWM") / 1024
+    except LookupError:  # exited, not yet reaped
+        return 0.0
 
 
 def watch(

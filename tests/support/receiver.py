@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from common.config import KafkaSettings
 from common.topics import Topics
 from devkit.ports import free_port
+from devkit.proc import open_files, status_kib
 from devkit.sim import TENANTS_TOML
 from devkit.topics import create_topics, delete_topics
 from tests.support.rawhttp import Connection
@@ -41,14 +42,19 @@ class Receiver:
         host, port = self.url.removeprefix("http://").split(":")
         return host, int(port)
 
-    def metric(self, name: str) -> float:
-        """A sample without labels from the receiver's /metrics."""
+    def exchange(self, request: bytes) -> tuple[int, bytes]:
+        """`request` sent on a connection of its own: the answer's status and body."""
         connection = Connection(self.address)
         try:
-            connection.send(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
-            _, _, body = connection.answer()
+            connection.send(request)
+            status, _, body = connection.answer()
         finally:
             connection.close()
+        return status, body
+
+    def metric(self, name: str) -> float:
+        """A sample without labels from the receiver's /metrics."""
+        _, body = self.exchange(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
         for family in text_string_to_metric_families(body.decode()):
             for sample in family.samples:
                 if sample.name == name and not sample.labels:
@@ -57,9 +63,10 @@ class Receiver:
 
     def rss_kib(self) -> int:
         """The receiver process's resident memory, in KiB."""
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        line = next(line for line in status.splitlines() if line.startswith("VmRSS"))
-        return int(line.split()[1])
+        return status_kib(self.proc.pid, "VmRSS")
+
+    def open_files(self) -> int:
+        return open_files(self.proc.pid)
 
 
 def tenants_file(folder: Path, text: str = TENANTS_TOML) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,20 +36,6 @@ def bounded(
         yield started
 
 
-def open_files(receiver: Receiver) -> int:
-    return len(os.listdir(f"/proc/{receiver.proc.pid}/fd"))
-
-
-def exchange(receiver: Receiver, request: bytes) -> tuple[int, bytes]:
-    connection = Connection(receiver.address)
-    try:
-        connection.send(request)
-        status, _, body = connection.answer()
-        return status, body
-    finally:
-        connection.close()
-
-
 def test_heads_that_never_end_hold_memory_for_the_bound_only(
     bounded: tuple[Receiver, Topics],
 ) -> None:
@@ -65,7 +50,7 @@ def test_heads_that_never_end_hold_memory_for_the_bound_only(
             flood[-1].send(head)
         time.sleep(1)
         grown = receiver.rss_kib() - before
-        status, _ = exchange(receiver, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, _ = receiver.exchange(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
     finally:
         for connection in flood:
             connection.close()
@@ -79,15 +64,15 @@ def test_connections_past_the_bound_close_the_oldest(
 ) -> None:
     receiver, topics = bounded
     call = f"bound-{uuid.uuid4().hex[:8]}"
-    before = open_files(receiver)
+    before = receiver.open_files()
     flood = [Connection(receiver.address) for _ in range(MAX_CONNECTIONS * 5)]
     try:
         for connection in flood:
             connection.send(HALF_A_HEAD)
-        status, body = exchange(
-            receiver, post(CALLBACK, json.dumps({"uuid": call, "status": "ring"}).encode())
+        status, body = receiver.exchange(
+            post(CALLBACK, json.dumps({"uuid": call, "status": "ring"}).encode())
         )
-        grown = open_files(receiver) - before
+        grown = receiver.open_files() - before
         oldest_closed = flood[0].closed_within(5)
         newest_closed = flood[-1].closed_within(0.5)
         still_open = receiver.metric("callstream_ingest_connections")
