@@ -4,15 +4,7 @@ import socket
 from pathlib import Path
 
 from callstream.dev.ports import LINUX_DEFAULT, chosen_range, ephemeral_range, free_port, free_ports
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+from callstream.dev.stack.process import port_free
 
 
 def test_ports_are_free_distinct_and_below_the_range_outgoing_connections_use() -> None:
@@ -20,7 +12,7 @@ def test_ports_are_free_distinct_and_below_the_range_outgoing_connections_use() 
     ports = free_ports(40)
     assert len(set(ports)) == 40
     assert all(port < low and port in chosen_range() for port in ports)
-    assert all(_bindable(port) for port in ports)
+    assert all(map(port_free, ports))
 
 
 def test_a_preferred_port_is_given_when_free_and_passed_over_when_taken() -> None:
