@@ -13,7 +13,12 @@ from collections.abc import Iterator
 from typing import Final
 
 from prometheus_client import generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from common.metrics import ServiceMetrics
@@ -64,9 +69,6 @@ class IngestMetrics(ServiceMetrics):
             "Callbacks refused before reading, by reason",
             ["reason"],
         )
-        self.connections = self.gauge(
-            "callstream_ingest_connections", "Open client connections, this process"
-        )
         self.in_flight = self.gauge("callstream_ingest_in_flight", "Callbacks being handled")
         self.spool_records = self.gauge(
             "callstream_ingest_spool_records", "Events waiting in the local spool"
@@ -83,12 +85,8 @@ class IngestMetrics(ServiceMetrics):
             "Events spooled after a Kafka send that may still land: possible duplicates",
         )
 
-    def watch_malformed(self, malformed: MalformedRequests) -> None:
-        self.malformed = malformed
-
-    def watch_connections(self, bound: ConnectionBound) -> None:
-        self.connections.set_function(lambda: bound.open)
-        self.bound = bound
+    def watch_server(self, bound: ConnectionBound, malformed: MalformedRequests) -> None:
+        self.bound, self.malformed = bound, malformed
 
     def count_request(self, tenant: str, kind: str, status: int) -> None:
         self.requests[tenant, kind, status] += 1
@@ -136,6 +134,11 @@ class _PerRequest(Collector):
             value=malformed.count if malformed is not None else 0,
         )
         bound = self._metrics.bound
+        yield GaugeMetricFamily(
+            "callstream_ingest_connections",
+            "Open client connections, this process",
+            value=bound.open if bound is not None else 0,
+        )
         yield CounterMetricFamily(
             "callstream_ingest_connections_closed_at_bound",
             "Connections closed because CALLSTREAM_INGEST_MAX_CONNECTIONS were open",

@@ -75,16 +75,15 @@ async def serving(receiver: Receiver, *, reuse_port: bool) -> AsyncIterator[asyn
     bounded; on leaving, the socket is closed and the connections are shut down as
     aiohttp's runner shuts them down."""
     ingest = receiver.ingest
-    settings, metrics = ingest.settings, ingest.metrics
+    settings = ingest.settings
     malformed = MalformedRequests()
-    metrics.watch_malformed(malformed)
     with http_log(malformed) as logger:
         server = web.Server(receiver, logger=logger, **server_options(settings))
         runner = web.ServerRunner(server, shutdown_timeout=settings.shutdown_timeout)
         await runner.setup()
         try:
             bound = ConnectionBound(server, settings.max_connections, settings.shutdown_timeout)
-            metrics.watch_connections(bound)
+            ingest.metrics.watch_server(bound, malformed)
             check_open_files(settings.max_connections)
             listener = await asyncio.get_running_loop().create_server(
                 bound, settings.host, settings.port, reuse_port=reuse_port, backlog=2048
