@@ -5,6 +5,7 @@ import contextlib
 import logging
 import resource
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
@@ -20,27 +21,43 @@ async def slow_answer(request: web.BaseRequest) -> web.Response:
     return web.Response(text="ok")
 
 
+@dataclass
+class Listening:
+    """A bounded server and the clients a test opened to it (closed when it ends)."""
+
+    bound: ConnectionBound
+    port: int
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)
+
+    async def connect(self) -> Peer:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.writers.append(writer)
+        return reader, writer
+
+    async def half_heads(self, count: int) -> list[Peer]:
+        peers = []
+        for _ in range(count):
+            peer = await self.connect()
+            peer[1].write(HALF_A_HEAD)
+            await peer[1].drain()
+            peers.append(peer)
+            await asyncio.sleep(0)  # the server accepts them in this order
+        return peers
+
+
 @contextlib.asynccontextmanager
-async def listening(limit: int) -> AsyncIterator[tuple[ConnectionBound, int]]:
+async def listening(limit: int) -> AsyncIterator[Listening]:
     server = web.Server(slow_answer, keepalive_timeout=75)
     bound = ConnectionBound(server, limit, grace=5.0)
     listener = await asyncio.get_running_loop().create_server(bound, "127.0.0.1", 0)
+    clients = Listening(bound, listener.sockets[0].getsockname()[1])
     try:
-        yield bound, listener.sockets[0].getsockname()[1]
+        yield clients
     finally:
+        for writer in clients.writers:
+            writer.close()
         listener.close()
         await server.shutdown(1.0)
-
-
-async def half_heads(port: int, count: int) -> list[Peer]:
-    peers = []
-    for _ in range(count):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(HALF_A_HEAD)
-        await writer.drain()
-        peers.append((reader, writer))
-        await asyncio.sleep(0)  # the server accepts them in this order
-    return peers
 
 
 async def closed_by_server(peer: Peer, within: float = 0.5) -> bool:
@@ -51,52 +68,44 @@ async def closed_by_server(peer: Peer, within: float = 0.5) -> bool:
 
 
 async def test_past_the_bound_the_oldest_connections_are_closed() -> None:
-    async with listening(limit=5) as (bound, port):
-        peers = await half_heads(port, 12)
+    async with listening(limit=5) as clients:
+        peers = await clients.half_heads(12)
         await asyncio.sleep(0.2)
-        assert bound.open == 5
-        assert bound.closed_at_bound == 7
+        assert clients.bound.open == 5
+        assert clients.bound.closed_at_bound == 7
         closed = [await closed_by_server(peer, 0.2) for peer in peers]
         assert closed == [True] * 7 + [False] * 5
-        for _, writer in peers:
-            writer.close()
 
 
 async def test_a_connection_handling_a_request_is_answered_before_it_is_closed() -> None:
-    async with listening(limit=3) as (bound, port):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async with listening(limit=3) as clients:
+        reader, writer = await clients.connect()
         writer.write(b"GET /?sleep=0.5 HTTP/1.1\r\nHost: t\r\n\r\n")
         await asyncio.sleep(0.1)
-        others = await half_heads(port, 4)
+        others = await clients.half_heads(4)
         answer = await asyncio.wait_for(reader.read(), 3)
         assert answer.startswith(b"HTTP/1.1 200 OK")
         assert answer.endswith(b"ok")
-        assert bound.closed_at_bound == 2  # the busy one and the oldest half head
+        assert clients.bound.closed_at_bound == 2  # the busy one and the oldest half head
         assert await closed_by_server(others[0])
-        for _, other in others:
-            other.close()
-        writer.close()
 
 
 async def test_a_larger_bound_closes_a_few_at_a_time() -> None:
-    async with listening(limit=128) as (bound, port):
-        peers = await half_heads(port, 130)
+    async with listening(limit=128) as clients:
+        await clients.half_heads(130)
         await asyncio.sleep(0.2)
-        assert bound.closed_at_bound == 2  # 128 // 64 when the 129th came; none for the 130th
-        assert bound.open == 128
-        for _, writer in peers:
-            writer.close()
+        # 128 // 64 when the 129th came; none for the 130th
+        assert clients.bound.closed_at_bound == 2
+        assert clients.bound.open == 128
 
 
 async def test_below_the_bound_nothing_is_closed() -> None:
-    async with listening(limit=10) as (bound, port):
-        peers = await half_heads(port, 10)
+    async with listening(limit=10) as clients:
+        peers = await clients.half_heads(10)
         await asyncio.sleep(0.1)
-        assert bound.open == 10
-        assert bound.closed_at_bound == 0
+        assert clients.bound.open == 10
+        assert clients.bound.closed_at_bound == 0
         assert not any([await closed_by_server(peer, 0.05) for peer in peers])
-        for _, writer in peers:
-            writer.close()
 
 
 async def test_a_bound_below_one_is_refused() -> None:
