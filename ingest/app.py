@@ -16,6 +16,7 @@ from typing import Any, Final
 from aiohttp import HttpVersion11, hdrs, web
 
 from common.config import KafkaSettings
+from common.http_serving import HEAD_LIMITS
 from ingest.accept import Answer, Ingest, accept, admit, callback_kind, error
 from ingest.auth import ForwardedError
 from ingest.body import body_at_hand, read_body
@@ -34,10 +35,6 @@ JSON: Final = "application/json"
 LINGER_SECONDS: Final = 2.0
 NOT_FOUND: Final = error(404, "not found")
 CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
-# How large a head may be. A connection that never finishes its head holds what it has
-# sent of it: with the bound on connections, this bounds the memory that such connections
-# can take (docs/benchmarks.md, "Connection floods"). A request over them gets aiohttp's 400.
-HEAD_LIMITS: Final = {"max_line_size": 4096, "max_headers": 32, "max_field_size": 2048}
 Page = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 

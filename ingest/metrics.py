@@ -15,16 +15,14 @@ from typing import Final
 from prometheus_client import generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
-    GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
 from prometheus_client.registry import Collector
 
+from common.http_serving import Served, ServerMetrics
 from common.metrics import ServiceMetrics
-from ingest.connections import ConnectionBound
 from ingest.durable import DurableWriter
-from ingest.malformed import MalformedRequests
 
 UNKNOWN = "unknown"
 PUBLISH_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -55,10 +53,10 @@ class IngestMetrics(ServiceMetrics):
     def __init__(self) -> None:
         super().__init__()
         self.requests: Tally[tuple[str, str, int]] = Tally()
-        self.bound: ConnectionBound | None = None
-        self.malformed: MalformedRequests | None = None
         self.publish = {"kafka": LatencyHistogram(), "spool": LatencyHistogram()}
         self.registry.register(_PerRequest(self))
+        self.server = ServerMetrics("callstream_ingest", "CALLSTREAM_INGEST_MAX_CONNECTIONS")
+        self.registry.register(self.server)
         self.deadletters = self.counter(
             "callstream_ingest_deadletters",
             "Bodies that did not decode, kept in the dead-letter topic",
@@ -85,8 +83,8 @@ class IngestMetrics(ServiceMetrics):
             "Events spooled after a Kafka send that may still land: possible duplicates",
         )
 
-    def watch_server(self, bound: ConnectionBound, malformed: MalformedRequests) -> None:
-        self.bound, self.malformed = bound, malformed
+    def watch_server(self, served: Served) -> None:
+        self.server.served = served
 
     def count_request(self, tenant: str, kind: str, status: int) -> None:
         self.requests[tenant, kind, status] += 1
@@ -127,20 +125,3 @@ class _PerRequest(Collector):
         for where, histogram in self._metrics.publish.items():
             publish.add_metric([where], histogram.cumulative(), histogram.total)
         yield publish
-        malformed = self._metrics.malformed
-        yield CounterMetricFamily(
-            "callstream_ingest_malformed_requests",
-            "Requests aiohttp's parser refused with 400 (framing, header limits)",
-            value=malformed.count if malformed is not None else 0,
-        )
-        bound = self._metrics.bound
-        yield GaugeMetricFamily(
-            "callstream_ingest_connections",
-            "Open client connections, this process",
-            value=bound.open if bound is not None else 0,
-        )
-        yield CounterMetricFamily(
-            "callstream_ingest_connections_closed_at_bound",
-            "Connections closed because CALLSTREAM_INGEST_MAX_CONNECTIONS were open",
-            value=bound.closed_at_bound if bound is not None else 0,
-        )

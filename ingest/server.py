@@ -12,17 +12,14 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from aiohttp import web
-
 from common.config import KafkaSettings
+from common.http_serving import Listen, serving_http
 from common.runner import Started
 from common.stopping import SIGNALS, ignore_further_signals
 from common.topics import Topics
 from ingest.accept import Ingest
 from ingest.app import Receiver, kafka_connector, running, server_options
-from ingest.connections import ConnectionBound, check_open_files
 from ingest.durable import DurableWriter
-from ingest.malformed import MalformedRequests, http_log
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from yunhu.tenants import Tenant
@@ -72,28 +69,23 @@ async def receiver(
 @contextlib.asynccontextmanager
 async def serving(receiver: Receiver, *, reuse_port: bool) -> AsyncIterator[asyncio.AbstractServer]:
     """aiohttp's low-level server for `receiver` on a listening socket, its connections
-    bounded; on leaving, the socket is closed and the connections are shut down as
-    aiohttp's runner shuts them down."""
+    bounded (`common.http_serving`)."""
     ingest = receiver.ingest
     settings = ingest.settings
-    malformed = MalformedRequests()
-    with http_log(malformed) as logger:
-        server = web.Server(receiver, logger=logger, **server_options(settings))
-        runner = web.ServerRunner(server, shutdown_timeout=settings.shutdown_timeout)
-        await runner.setup()
-        try:
-            bound = ConnectionBound(server, settings.max_connections, settings.shutdown_timeout)
-            ingest.metrics.watch_server(bound, malformed)
-            check_open_files(settings.max_connections)
-            listener = await asyncio.get_running_loop().create_server(
-                bound, settings.host, settings.port, reuse_port=reuse_port, backlog=2048
-            )
-            try:
-                yield listener
-            finally:
-                listener.close()
-        finally:
-            await runner.cleanup()
+    listen = Listen(
+        "ingest",
+        settings.host,
+        settings.port,
+        settings.max_connections,
+        "CALLSTREAM_INGEST_MAX_CONNECTIONS",
+        shutdown_timeout=settings.shutdown_timeout,
+        keepalive=settings.keepalive,
+        reuse_port=reuse_port,
+        backlog=2048,
+    )
+    async with serving_http(receiver, listen, **server_options(settings)) as served:
+        ingest.metrics.watch_server(served)
+        yield served.listener
 
 
 def supervise(worker_argv: Sequence[Sequence[str]]) -> int:

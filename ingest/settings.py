@@ -27,7 +27,7 @@ class IngestSettings:
     # An idle connection is closed after this; it also bounds how long a request's head may
     # take to arrive (from the connection's start or the previous answer).
     keepalive: float = 75.0
-    # Open connections per process; past it the oldest are closed (ingest.connections).
+    # Open connections per process; past it the oldest are closed (common.connections).
     max_connections: int = 1024
 
     @classmethod

@@ -6,7 +6,9 @@ import logging
 import pytest
 from aiohttp import web
 
-from ingest.malformed import HTTP_LOG, MalformedRequests, http_log
+from common.malformed import MalformedRequests, http_log
+
+HTTP_LOG = "tests.http"
 
 
 async def answer(request: web.BaseRequest) -> web.Response:
@@ -27,7 +29,7 @@ async def test_a_request_the_parser_refuses_is_counted_not_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     malformed = MalformedRequests()
-    with http_log(malformed) as logger, caplog.at_level(logging.DEBUG, logger=HTTP_LOG):
+    with http_log(malformed, HTTP_LOG) as logger, caplog.at_level(logging.DEBUG, logger=HTTP_LOG):
         server = web.Server(answer, logger=logger)
         listener = await asyncio.get_running_loop().create_server(server, "127.0.0.1", 0)
         port = listener.sockets[0].getsockname()[1]
@@ -51,6 +53,6 @@ async def test_a_request_the_parser_refuses_is_counted_not_logged(
 
 def test_the_filter_is_removed_on_leaving() -> None:
     malformed = MalformedRequests()
-    with http_log(malformed) as logger:
+    with http_log(malformed, HTTP_LOG) as logger:
         assert malformed in logger.filters
     assert malformed not in logger.filters

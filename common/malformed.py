@@ -1,10 +1,10 @@
 """Requests aiohttp's parser refuses (framing, header limits): counted, not logged as errors.
 
 aiohttp answers such a request 400 itself and logs it as an error with a traceback.
-It is the client's mistake, not the receiver's, and a hostile client could send them
+It is the client's mistake, not the service's, and a hostile client could send them
 as fast as it likes: each would be an error line in the log and a page for whoever
-watches the errors. So they are counted (`callstream_ingest_malformed_requests_total`),
-and every other error aiohttp logs is logged as before.
+watches the errors. So they are counted (a server's `_malformed_requests_total`), and
+every other error aiohttp logs is logged as before.
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import Final
 
 from aiohttp.http_exceptions import HttpProcessingError
-
-HTTP_LOG: Final = "ingest.http"
 
 
 class MalformedRequests(logging.Filter):
@@ -33,9 +30,10 @@ class MalformedRequests(logging.Filter):
 
 
 @contextlib.contextmanager
-def http_log(malformed: MalformedRequests) -> Iterator[logging.Logger]:
-    """The logger for aiohttp's server (its `logger` option), filtered while in use."""
-    logger = logging.getLogger(HTTP_LOG)
+def http_log(malformed: MalformedRequests, name: str) -> Iterator[logging.Logger]:
+    """The logger `name` for one aiohttp server (its `logger` option), filtered while in
+    use; a logger of its own, so that each server counts only its own requests."""
+    logger = logging.getLogger(name)
     logger.addFilter(malformed)
     try:
         yield logger

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from ingest.connections import OTHER_FILES, ConnectionBound, check_open_files
+from common.connections import OTHER_FILES, ConnectionBound, check_open_files
 
 HALF_A_HEAD = b"POST /callbacks/9024/callstate?key=k HTTP/1.1\r\nHost: t\r\n"
 Peer = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -77,6 +77,16 @@ async def test_past_the_bound_the_oldest_connections_are_closed() -> None:
         assert closed == [True] * 7 + [False] * 5
 
 
+async def test_a_burst_of_connections_accepted_at_once_is_bounded_too() -> None:
+    async with listening(limit=10) as clients:
+        peers = await asyncio.gather(*(clients.connect() for _ in range(120)))
+        for _, writer in peers:
+            writer.write(HALF_A_HEAD)
+        await asyncio.sleep(0.3)
+        assert clients.bound.open == 10
+        assert clients.bound.closed_at_bound == 110
+
+
 async def test_a_connection_handling_a_request_is_answered_before_it_is_closed() -> None:
     async with listening(limit=3) as clients:
         reader, writer = await clients.connect()
@@ -115,8 +125,9 @@ async def test_a_bound_below_one_is_refused() -> None:
 
 def test_a_bound_beyond_the_open_files_limit_is_warned_of(caplog: pytest.LogCaptureFixture) -> None:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with caplog.at_level(logging.WARNING, logger="ingest.connections"):
-        assert check_open_files(soft - OTHER_FILES)
+    with caplog.at_level(logging.WARNING, logger="common.connections"):
+        assert check_open_files(soft - OTHER_FILES, "CALLSTREAM_X_MAX_CONNECTIONS")
         assert not caplog.records
-        assert not check_open_files(soft)
+        assert not check_open_files(soft, "CALLSTREAM_X_MAX_CONNECTIONS")
     assert "ulimit -n" in caplog.text
+    assert "CALLSTREAM_X_MAX_CONNECTIONS is" in caplog.text
