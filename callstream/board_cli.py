@@ -47,7 +47,7 @@ async def start(config: BoardConfig) -> AsyncIterator[Started]:
     settings = config.settings
     async with (
         board_pipe(config.kafka, config.topics, settings) as (runner, board),
-        serving_page(board, settings.http_host, settings.http_port) as url,
+        serving_page(board, settings.page_listen(), runner.metrics.registry) as url,
     ):
         log.info("board page", extra={"url": url})
         yield Started(runner.run, Probes(settings.metrics_port, runner.metrics.registry))

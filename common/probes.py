@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from typing import Final
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
+
+from common.http_serving import Listen, Served, serving_http
+
+# The probes' clients are the orchestrator's and Prometheus's few connections.
+MAX_CONNECTIONS: Final = 64
 
 
 @contextlib.asynccontextmanager
 async def probes(
     host: str, port: int, registry: CollectorRegistry, healthy: Callable[[], bool]
-) -> AsyncIterator[web.AppRunner]:
+) -> AsyncIterator[Served]:
     async def healthz(request: web.Request) -> web.Response:
         ok = healthy()
         return web.json_response({"healthy": ok}, status=200 if ok else 503)
@@ -24,10 +30,6 @@ async def probes(
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    try:
-        yield runner
-    finally:
-        await runner.cleanup()
+    listen = Listen("probes", host, port, MAX_CONNECTIONS, "the probes' bound")
+    async with serving_http(app, listen) as served:
+        yield served

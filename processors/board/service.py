@@ -20,6 +20,7 @@ import msgspec
 from aiokafka.errors import KafkaError
 
 from common.config import KafkaSettings
+from common.http_serving import Listen
 from common.kafka import (
     committed_reader,
     kafka_admin,
@@ -57,12 +58,24 @@ class BoardServiceSettings:
     metrics_port: int = 9104
     http_port: int = 8090
     http_host: str = "0.0.0.0"  # noqa: S104 - the page is for the call centre's screens
+    # Open connections to the page; past it the oldest are closed (common.connections).
+    http_max_connections: int = 256
     session_timeout_ms: int = 45_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BoardServiceSettings:
         """`CALLSTREAM_BOARD_{FIELD}` (`common.settings`)."""
         return load(cls, env, "CALLSTREAM_BOARD_", {"instance": "CALLSTREAM_INSTANCE"})
+
+    def page_listen(self) -> Listen:
+        """Where the page listens, and its bound."""
+        return Listen(
+            "board.page",
+            self.http_host,
+            self.http_port,
+            self.http_max_connections,
+            "CALLSTREAM_BOARD_HTTP_MAX_CONNECTIONS",
+        )
 
     def board(self, partitions: Mapping[str, int]) -> BoardSettings:
         return BoardSettings(

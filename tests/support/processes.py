@@ -12,11 +12,15 @@ from pathlib import Path
 from devkit.ports import free_port
 
 
-def start_service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`callstream NAME` with `env` added, its output appended to `log`."""
+def start_service(
+    name: str, env: dict[str, str], log: Path, *, metrics_port: int | None = None
+) -> subprocess.Popen[bytes]:
+    """`callstream NAME` with `env` added, its output appended to `log`; its probes on
+    `metrics_port` (a free port if not given)."""
+    port = metrics_port or free_port()
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "callstream", name, "--metrics-port", str(free_port())],
+            [sys.executable, "-m", "callstream", name, "--metrics-port", str(port)],
             env={**os.environ, **env},
             stdout=out,
             stderr=out,

@@ -3,11 +3,15 @@ server-sent-events stream of snapshots of the board."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 
+import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
+from common.http_serving import Listen
 from processors.board.page import page_app, serving_page
 from processors.board.state import Board
 from tests.unit.processors.test_board_state import T0, cdr, event
@@ -46,6 +50,20 @@ async def test_events_push_snapshots_of_the_board() -> None:
 
 
 async def test_the_url_names_the_port_bound() -> None:
-    async with serving_page(Board(), "127.0.0.1", 0) as url:
+    listen = Listen("tests.page", "127.0.0.1", 0, 8, "a bound")
+    async with serving_page(Board(), listen) as url:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
         assert not url.endswith(":0/")
+
+
+async def test_an_open_stream_ends_when_the_page_stops() -> None:
+    listen = Listen("tests.page", "127.0.0.1", 0, 8, "a bound", shutdown_timeout=30)
+    async with aiohttp.ClientSession() as session:
+        async with serving_page(Board(), listen) as url:
+            response = await session.get(url + "events")
+            await response.content.readuntil(b"\n\n")
+            started = time.monotonic()
+        stopped = time.monotonic() - started
+        rest = await asyncio.wait_for(response.content.read(), 5)
+    assert stopped < 2, f"the page took {stopped:.1f} s to stop with a stream open"
+    assert rest.count(b"data: ") <= 1  # at most the snapshot on its way

@@ -1,0 +1,198 @@
+"""The board's two HTTP servers (the live page, and /healthz and /metrics) against hostile
+clients, on the real `callstream board` process over raw sockets: unfinished heads hold
+memory and descriptors for the bound only, a head over the limits is a 400 that is
+counted rather than logged as an error, and an open page does not hold up the stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from common.probes import MAX_CONNECTIONS as PROBES_MAX_CONNECTIONS
+from devkit.ports import free_port
+from devkit.proc import open_files, status_kib
+from devkit.topics import delete_topics, new_topics
+from tests.support.processes import start_service, stop_service
+from tests.support.rawhttp import Connection
+from tests.support.services import Services
+
+PAGE_MAX_CONNECTIONS = 40
+GET = b"GET / HTTP/1.1\r\nHost: t\r\n"
+
+
+@dataclass
+class Board:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    page: tuple[str, int]
+    probes: tuple[str, int]
+
+    def status(self, address: tuple[str, int], request: bytes) -> tuple[int, bytes]:
+        connection = Connection(address)
+        try:
+            connection.send(request)
+            status, _, body = connection.answer()
+        finally:
+            connection.close()
+        return status, body
+
+    def metric(self, name: str) -> float:
+        _, body = self.status(self.probes, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+        for family in text_string_to_metric_families(body.decode()):
+            for sample in family.samples:
+                if sample.name == name:
+                    return sample.value
+        raise AssertionError(f"{name} is not in the board's /metrics")
+
+    def rss_kib(self) -> int:
+        return status_kib(self.proc.pid, "VmRSS")
+
+    def error_lines(self) -> list[str]:
+        return [line for line in self.log.read_text().splitlines() if '"level":"error"' in line]
+
+
+@contextlib.contextmanager
+def started_board(services: Services, folder: Path) -> Iterator[Board]:
+    suffix, topics = asyncio.run(new_topics(services.kafka))
+    page, probes = free_port(), free_port()
+    env = {
+        "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
+        "CALLSTREAM_TOPIC_SUFFIX": suffix,
+        "CALLSTREAM_BOARD_GROUP_ID": f"board-{suffix}",
+        "CALLSTREAM_BOARD_HTTP_HOST": "127.0.0.1",
+        "CALLSTREAM_BOARD_HTTP_PORT": str(page),
+        "CALLSTREAM_BOARD_HTTP_MAX_CONNECTIONS": str(PAGE_MAX_CONNECTIONS),
+    }
+    log = folder / "board.log"
+    proc = start_service("board", env, log, metrics_port=probes)
+    board = Board(proc, log, ("127.0.0.1", page), ("127.0.0.1", probes))
+    try:
+        asyncio.run(_until_served(board))
+        yield board
+    finally:
+        stop_service(proc)
+        asyncio.run(delete_topics(services.kafka, list(topics.all())))
+
+
+async def _until_served(board: Board) -> None:
+    async with aiohttp.ClientSession() as session, asyncio.timeout(60):
+        while True:
+            assert board.proc.poll() is None, board.log.read_text()[-3000:]
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"http://127.0.0.1:{board.page[1]}/") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def board(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
+    with started_board(services, tmp_path_factory.mktemp("board-http")) as started:
+        yield started
+
+
+def biggest_unfinished_head(lines: int, field: int) -> bytes:
+    pads = b"".join(b"X-Pad-%02d: %s\r\n" % (i, b"a" * (field - 10)) for i in range(lines))
+    return GET + pads
+
+
+def flooded(address: tuple[str, int], head: bytes, count: int) -> list[Connection]:
+    flood = []
+    try:
+        for _ in range(count):
+            flood.append(Connection(address))
+            flood[-1].send(head)
+    except BaseException:
+        close_all(flood)
+        raise
+    time.sleep(1)
+    return flood
+
+
+def close_all(flood: list[Connection]) -> None:
+    for connection in flood:
+        connection.close()
+
+
+@pytest.fixture
+def many_files() -> None:
+    """This process may hold the flood's sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < 4096:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+
+
+@pytest.mark.usefixtures("many_files")
+@pytest.mark.parametrize(
+    ("server", "bound", "field"),
+    [("page", PAGE_MAX_CONNECTIONS, 8190), ("probes", PROBES_MAX_CONNECTIONS, 2048)],
+)
+def test_heads_that_never_end_hold_memory_and_files_for_the_bound_only(
+    board: Board, server: str, bound: int, field: int
+) -> None:
+    address = board.page if server == "page" else board.probes
+    head = biggest_unfinished_head(30, field)
+    files = open_files(board.proc.pid)
+    first = flooded(address, head, bound * 4)
+    try:
+        rss = board.rss_kib()  # the heap as a flood leaves it: freed, not given back
+    finally:
+        close_all(first)
+    flood = flooded(address, head, bound * 12)
+    try:
+        grown, more_files = board.rss_kib() - rss, open_files(board.proc.pid) - files
+        status, _ = board.status(address, GET + b"\r\n")
+        closed = board.metric("callstream_board_page_connections_closed_at_bound_total")
+    finally:
+        close_all(flood)
+    assert status in {200, 404}  # answered: the probes have no `/`
+    assert more_files <= bound, f"{more_files} more open files for {len(flood)} connections"
+    # Without the bound, the second flood would hold twice its eight more heads a bound.
+    assert grown < bound * len(head) // 1024, f"RSS grew by {grown} KiB"
+    if server == "page":
+        assert closed >= len(first) + len(flood) - 2 * PAGE_MAX_CONNECTIONS
+
+
+@pytest.mark.parametrize("server", ["page", "probes"])
+def test_a_head_over_the_limits_is_a_400_and_no_error_line(board: Board, server: str) -> None:
+    address = board.page if server == "page" else board.probes
+    counted = "callstream_board_page_malformed_requests_total"
+    before_count, before_errors = board.metric(counted), len(board.error_lines())
+    too_many = b"".join(b"X-%02d: a\r\n" % i for i in range(40))
+    for request in (GET + too_many + b"\r\n", GET + b"Content-Length: x\r\n\r\n"):
+        status, _ = board.status(address, request)
+        assert status == 400
+    assert board.status(address, GET + b"\r\n")[0] in {200, 404}
+    assert len(board.error_lines()) == before_errors, board.error_lines()[-1]
+    if server == "page":
+        assert board.metric(counted) == before_count + 2
+
+
+def test_an_open_page_does_not_hold_up_the_stop(services: Services, tmp_path: Path) -> None:
+    with started_board(services, tmp_path) as board:
+        code, took, ended = asyncio.run(_stopped_with_a_page_open(board))
+    assert code == 0
+    assert took < 15, f"the board took {took:.1f} s to stop with a page open"
+    assert ended.count(b"data: ") <= 1
+
+
+async def _stopped_with_a_page_open(board: Board) -> tuple[int, float, bytes]:
+    url = f"http://127.0.0.1:{board.page[1]}/events"
+    async with aiohttp.ClientSession() as session, session.get(url) as stream:
+        await stream.content.readuntil(b"\n\n")
+        began = time.monotonic()
+        board.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(board.proc.wait, 60)
+        took = time.monotonic() - began
+        return code, took, await asyncio.wait_for(stream.content.read(), 5)
