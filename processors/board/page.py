@@ -42,20 +42,38 @@ class Snapshot(msgspec.Struct, frozen=True, gc=False):
 
 
 def snapshot(board: Board) -> Snapshot:
-    tenants = sorted({t for t, _ in board.extensions} | {t for t, _ in board.minutes})
+    by_tenant: dict[str, list[ExtensionRecord]] = {t: [] for t, _ in board.minutes}
+    for (tenant, _), extension in board.extensions.items():
+        by_tenant.setdefault(tenant, []).append(extension)
     views = []
-    for tenant in tenants:
-        extensions = sorted(
-            (e for (t, _), e in board.extensions.items() if t == tenant),
-            key=lambda e: e.extnumber,
-        )
+    for tenant in sorted(by_tenant):
+        extensions = sorted(by_tenant[tenant], key=lambda e: e.extnumber)
         busy = sum(e.state in BUSY for e in extensions)
         views.append(TenantView(tenant, extensions, busy, board.recent(tenant)))
     return Snapshot(int(time.time() * 1000), views)
 
 
+class SharedEvent:
+    """The stream's event, made at most twice a period however many screens follow the
+    board: each screen costs a write, not a snapshot of every extension."""
+
+    def __init__(self, board: Board, every: float) -> None:
+        self._board = board
+        self._fresh_for = every / 2  # a screen's event is never older than this
+        self._made = float("-inf")
+        self._event = b""
+
+    def get(self) -> bytes:
+        now = time.monotonic()
+        if now - self._made >= self._fresh_for:
+            self._made = now
+            self._event = b"data: " + _ENCODE(snapshot(self._board)) + b"\n\n"
+        return self._event
+
+
 def page_app(board: Board, every: float = 1.0) -> web.Application:
     stopping = asyncio.Event()
+    shared = SharedEvent(board, every)
 
     async def index(request: web.Request) -> web.Response:
         return web.Response(body=PAGE, content_type="text/html", charset="utf-8")
@@ -67,7 +85,7 @@ def page_app(board: Board, every: float = 1.0) -> web.Application:
         await stream.prepare(request)
         with contextlib.suppress(ConnectionResetError):
             while not stopping.is_set():
-                await stream.write(b"data: " + _ENCODE(snapshot(board)) + b"\n\n")
+                await stream.write(shared.get())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), every)
         return stream

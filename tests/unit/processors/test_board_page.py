@@ -9,10 +9,12 @@ import re
 import time
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from common.http_serving import Listen
-from processors.board.page import page_app, serving_page
+from processors.board import page
+from processors.board.page import page_app, serving_page, snapshot
 from processors.board.state import Board
 from tests.unit.processors.test_board_state import T0, cdr, event
 
@@ -67,3 +69,25 @@ async def test_an_open_stream_ends_when_the_page_stops() -> None:
         rest = await asyncio.wait_for(response.content.read(), 5)
     assert stopped < 2, f"the page took {stopped:.1f} s to stop with a stream open"
     assert rest.count(b"data: ") <= 1  # at most the snapshot on its way
+
+
+async def test_many_screens_share_one_snapshot_a_half_period(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = []
+
+    def counted(board: Board) -> page.Snapshot:
+        made.append(time.monotonic())
+        return snapshot(board)
+
+    monkeypatch.setattr(page, "snapshot", counted)
+    every = 0.2
+    async with TestClient(TestServer(page_app(Board(), every=every))) as client:
+        streams = [await client.get("/events") for _ in range(20)]
+        began = time.monotonic()
+        for _ in range(5):  # five events each: a second of streaming
+            for stream in streams:
+                assert (await stream.content.readuntil(b"\n\n")).startswith(b"data: {")
+        took = time.monotonic() - began
+    # One snapshot for every 20 events, not one each: at most two a period.
+    assert len(made) <= 2 * (took / every + 1), f"{len(made)} snapshots for 100 events"
