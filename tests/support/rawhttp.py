@@ -10,6 +10,8 @@ import struct
 import time
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 
 class _Unclosable:
     """The socket's reader, shared by every answer on the connection (an answer's
@@ -73,6 +75,27 @@ class Connection:
     def close(self) -> None:
         self._file.close()  # the socket closes only once its reader is closed too
         self.sock.close()
+
+
+def exchange(address: tuple[str, int], request: bytes) -> tuple[int, bytes]:
+    """`request` sent on a connection of its own: the answer's status and body."""
+    connection = Connection(address)
+    try:
+        connection.send(request)
+        status, _, body = connection.answer()
+    finally:
+        connection.close()
+    return status, body
+
+
+def metric(address: tuple[str, int], name: str) -> float:
+    """A sample without labels from the /metrics served at `address`."""
+    _, body = exchange(address, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            if sample.name == name and not sample.labels:
+                return sample.value
+    raise AssertionError(f"{name} is not in /metrics at {address}")
 
 
 def post(path: str, body: bytes = b"", *headers: bytes, length: bool = True) -> bytes:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
 
 from common.config import KafkaSettings
 from common.topics import Topics
@@ -22,7 +21,7 @@ from devkit.ports import free_port
 from devkit.proc import open_files, status_kib
 from devkit.sim import TENANTS_TOML
 from devkit.topics import create_topics, delete_topics
-from tests.support.rawhttp import Connection
+from tests.support.rawhttp import exchange, metric
 
 
 @dataclass
@@ -44,22 +43,11 @@ class Receiver:
 
     def exchange(self, request: bytes) -> tuple[int, bytes]:
         """`request` sent on a connection of its own: the answer's status and body."""
-        connection = Connection(self.address)
-        try:
-            connection.send(request)
-            status, _, body = connection.answer()
-        finally:
-            connection.close()
-        return status, body
+        return exchange(self.address, request)
 
     def metric(self, name: str) -> float:
         """A sample without labels from the receiver's /metrics."""
-        _, body = self.exchange(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
-        for family in text_string_to_metric_families(body.decode()):
-            for sample in family.samples:
-                if sample.name == name and not sample.labels:
-                    return sample.value
-        raise AssertionError(f"{name} is not in /metrics")
+        return metric(self.address, name)
 
     def rss_kib(self) -> int:
         """The receiver process's resident memory, in KiB."""

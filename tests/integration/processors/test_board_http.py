@@ -1,12 +1,14 @@
 """The board's two HTTP servers (the live page, and /healthz and /metrics) against hostile
 clients, on the real `callstream board` process over raw sockets: unfinished heads hold
 memory and descriptors for the bound only, a head over the limits is a 400 that is
-counted rather than logged as an error, and an open page does not hold up the stop."""
+counted rather than logged as an error, the page runs under its content security policy,
+and an open page does not hold up the stop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import resource
 import signal
 import subprocess
@@ -17,14 +19,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from common.probes import MAX_CONNECTIONS as PROBES_MAX_CONNECTIONS
 from devkit.ports import free_port
 from devkit.proc import open_files, status_kib
 from devkit.topics import delete_topics, new_topics
+from tests.support.browser import browsing
 from tests.support.processes import start_service, stop_service
-from tests.support.rawhttp import Connection
+from tests.support.rawhttp import Connection, exchange, metric
 from tests.support.services import Services
 
 PAGE_MAX_CONNECTIONS = 40
@@ -38,22 +40,8 @@ class Board:
     page: tuple[str, int]
     probes: tuple[str, int]
 
-    def status(self, address: tuple[str, int], request: bytes) -> tuple[int, bytes]:
-        connection = Connection(address)
-        try:
-            connection.send(request)
-            status, _, body = connection.answer()
-        finally:
-            connection.close()
-        return status, body
-
     def metric(self, name: str) -> float:
-        _, body = self.status(self.probes, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
-        for family in text_string_to_metric_families(body.decode()):
-            for sample in family.samples:
-                if sample.name == name:
-                    return sample.value
-        raise AssertionError(f"{name} is not in the board's /metrics")
+        return metric(self.probes, name)
 
     def rss_kib(self) -> int:
         return status_kib(self.proc.pid, "VmRSS")
@@ -152,7 +140,7 @@ def test_heads_that_never_end_hold_memory_and_files_for_the_bound_only(
     flood = flooded(address, head, bound * 12)
     try:
         grown, more_files = board.rss_kib() - rss, open_files(board.proc.pid) - files
-        status, _ = board.status(address, GET + b"\r\n")
+        status, _ = exchange(address, GET + b"\r\n")
         closed = board.metric("callstream_board_page_connections_closed_at_bound_total")
     finally:
         close_all(flood)
@@ -171,12 +159,36 @@ def test_a_head_over_the_limits_is_a_400_and_no_error_line(board: Board, server:
     before_count, before_errors = board.metric(counted), len(board.error_lines())
     too_many = b"".join(b"X-%02d: a\r\n" % i for i in range(40))
     for request in (GET + too_many + b"\r\n", GET + b"Content-Length: x\r\n\r\n"):
-        status, _ = board.status(address, request)
+        status, _ = exchange(address, request)
         assert status == 400
-    assert board.status(address, GET + b"\r\n")[0] in {200, 404}
+    assert exchange(address, GET + b"\r\n")[0] in {200, 404}
     assert len(board.error_lines()) == before_errors, board.error_lines()[-1]
     if server == "page":
         assert board.metric(counted) == before_count + 2
+
+
+LOOKS = """JSON.stringify({
+  status: document.getElementById("status").textContent,
+  background: getComputedStyle(document.body).backgroundColor,
+})"""
+
+
+async def test_the_page_runs_under_its_content_security_policy(
+    board: Board, tmp_path: Path
+) -> None:
+    url = f"http://127.0.0.1:{board.page[1]}/"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy
+    assert "'unsafe-inline'" not in policy
+    async with browsing(url, tmp_path / "chromium") as page, asyncio.timeout(30):
+        while (
+            not (looks := json.loads(await page.evaluate(LOOKS) or "{}"))
+            .get("status", "")
+            .startswith("live")
+        ):
+            await asyncio.sleep(0.2)
+    assert looks["background"] == "rgb(246, 247, 249)", "the page's own style applies"
 
 
 def test_an_open_page_does_not_hold_up_the_stop(services: Services, tmp_path: Path) -> None:

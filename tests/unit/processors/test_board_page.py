@@ -27,6 +27,9 @@ async def test_the_page_needs_nothing_from_the_internet() -> None:
     assert response.content_type == "text/html"
     assert re.findall(r"""(?:src|href)=["']?https?:""", html) == []
     assert "new EventSource(" in html
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy
+    assert "connect-src 'self'" in policy
 
 
 async def test_events_push_snapshots_of_the_board() -> None:
