@@ -48,6 +48,7 @@ _ENCODE: Final = msgspec.json.Encoder().encode
 # A browser's header line may be a long cookie (aiohttp's default); the other head limits
 # are every server's (common.http_serving).
 BROWSER_FIELD_SIZE: Final = 8190
+PAGE_METRICS: Final = "callstream_board_page"  # the prefix of the page server's metrics
 
 
 class TenantView(msgspec.Struct, frozen=True, gc=False):
@@ -131,7 +132,7 @@ async def serving_page(
     Its connections are counted in `registry`, if given."""
     async with serving_http(page_app(board), listen, max_field_size=BROWSER_FIELD_SIZE) as served:
         if registry is not None:
-            metrics = ServerMetrics("callstream_board_page", listen.setting)
+            metrics = ServerMetrics(PAGE_METRICS, listen.setting)
             metrics.served = served
             registry.register(metrics)
         shown = "127.0.0.1" if listen.host in {"0.0.0.0", ""} else listen.host  # noqa: S104

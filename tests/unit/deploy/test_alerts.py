@@ -12,7 +12,9 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from common.http_serving import ServerMetrics
 from ingest.metrics import IngestMetrics
+from processors.board.page import PAGE_METRICS
 from processors.lake.service import LakeMetrics
 from processors.recordings.service import retries_counter
 from processors.runtime import PipeMetrics
@@ -55,12 +57,20 @@ def _recordings_registry() -> CollectorRegistry:
     return metrics.registry
 
 
+def _board_registry() -> CollectorRegistry:
+    """What `callstream board` exports: the pipe metrics and its page server's."""
+    metrics = PipeMetrics()
+    metrics.registry.register(ServerMetrics(PAGE_METRICS, "CALLSTREAM_BOARD_HTTP_MAX_CONNECTIONS"))
+    return metrics.registry
+
+
 def _exporters() -> dict[str, set[str]]:
     return {
         "ingest": _exported(IngestMetrics().registry),
         "enrich": _exported(PipeMetrics().registry),
         "recordings": _exported(_recordings_registry()),
         "lake": _exported(LakeMetrics().registry),
+        "board": _exported(_board_registry()),
     }
 
 
@@ -69,6 +79,7 @@ def _owners(metric: str) -> list[str]:
     for prefix, owners in [
         ("callstream_ingest_", ["ingest"]),
         ("callstream_lake_", ["lake"]),
+        ("callstream_board_", ["board"]),
         ("callstream_recordings_", ["recordings"]),
         ("callstream_consumer_lag", ["enrich", "recordings"]),
         ("callstream_deadletters", ["enrich", "recordings"]),
