@@ -48,6 +48,8 @@ _ENCODE: Final = msgspec.json.Encoder().encode
 # A browser's header line may be a long cookie (aiohttp's default); the other head limits
 # are every server's (common.http_serving).
 BROWSER_FIELD_SIZE: Final = 8190
+# A screen that has not taken an event for this long is dropped.
+STALL_SECONDS: Final = 10.0
 PAGE_METRICS: Final = "callstream_board_page"  # the prefix of the page server's metrics
 
 
@@ -93,7 +95,7 @@ class SharedEvent:
         return self._event
 
 
-def page_app(board: Board, every: float = 1.0) -> web.Application:
+def page_app(board: Board, every: float = 1.0, stall: float = STALL_SECONDS) -> web.Application:
     stopping = asyncio.Event()
     shared = SharedEvent(board, every)
 
@@ -109,7 +111,12 @@ def page_app(board: Board, every: float = 1.0) -> web.Application:
         await stream.prepare(request)
         with contextlib.suppress(ConnectionResetError):
             while not stopping.is_set():
-                await stream.write(shared.get())
+                try:
+                    async with asyncio.timeout(stall):
+                        await stream.write(shared.get())
+                except TimeoutError:
+                    _drop(request)
+                    break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), every)
         return stream
@@ -122,6 +129,13 @@ def page_app(board: Board, every: float = 1.0) -> web.Application:
     app.router.add_get("/events", events)
     app.on_shutdown.append(stop_streams)
     return app
+
+
+def _drop(request: web.Request) -> None:
+    """A screen that stopped reading: its connection closed at once, the event it has
+    not taken dropped with it (EventSource reconnects once the screen reads again)."""
+    if request.transport is not None:
+        request.transport.abort()
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+import socket
 import time
 
 import aiohttp
@@ -94,3 +96,24 @@ async def test_many_screens_share_one_snapshot_a_half_period(
         took = time.monotonic() - began
     # One snapshot for every 20 events, not one each: at most two a period.
     assert len(made) <= 2 * (took / every + 1), f"{len(made)} snapshots for 100 events"
+
+
+async def test_a_screen_that_stops_reading_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    board = Board()
+    for number in range(6000):  # an event of 1.5 MB: more than socket buffers hold
+        board.apply_callstate(event("ring", T0, uuid=f"c{number}", ext=f"9024{number:04}"))
+    async with TestServer(page_app(board, every=0.05, stall=0.5)) as server:
+        aiohttp_server = server.runner.server
+        assert aiohttp_server is not None
+        with socket.create_connection((server.host, server.port)) as screen:
+            screen.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            screen.sendall(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n")  # and never reads
+            async with asyncio.timeout(2):
+                while not aiohttp_server.connections:
+                    await asyncio.sleep(0.05)
+            began = time.monotonic()
+            async with asyncio.timeout(10):
+                while aiohttp_server.connections:
+                    await asyncio.sleep(0.05)
+    assert time.monotonic() - began < 5, "the stalled screen was dropped after its stall"
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
