@@ -103,6 +103,7 @@ async def test_a_screen_that_stops_reading_is_dropped(caplog: pytest.LogCaptureF
     for number in range(6000):  # an event of 1.5 MB: more than socket buffers hold
         board.apply_callstate(event("ring", T0, uuid=f"c{number}", ext=f"9024{number:04}"))
     async with TestServer(page_app(board, every=0.05, stall=0.5)) as server:
+        assert server.runner is not None
         aiohttp_server = server.runner.server
         assert aiohttp_server is not None
         with socket.create_connection((server.host, server.port)) as screen:
