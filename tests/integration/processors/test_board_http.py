@@ -127,27 +127,33 @@ def many_files() -> None:
     [("page", PAGE_MAX_CONNECTIONS, 8190), ("probes", PROBES_MAX_CONNECTIONS, 2048)],
 )
 def test_heads_that_never_end_hold_memory_and_files_for_the_bound_only(
-    board: Board, server: str, bound: int, field: int
+    services: Services, tmp_path: Path, server: str, bound: int, field: int
 ) -> None:
-    address = board.page if server == "page" else board.probes
-    head = biggest_unfinished_head(30, field)
-    files = open_files(board.proc.pid)
-    first = flooded(address, head, bound * 4)
-    try:
-        rss = board.rss_kib()  # the heap as a flood leaves it: freed, not given back
-    finally:
-        close_all(first)
-    flood = flooded(address, head, bound * 12)
-    try:
-        grown, more_files = board.rss_kib() - rss, open_files(board.proc.pid) - files
-        status, _ = exchange(address, GET + b"\r\n")
-        closed = board.metric("callstream_board_page_connections_closed_at_bound_total")
-    finally:
-        close_all(flood)
+    # A board of its own: a heap that an earlier flood grew would take this one's for free.
+    with started_board(services, tmp_path) as board:
+        address = board.page if server == "page" else board.probes
+        head = biggest_unfinished_head(30, field)
+        files = open_files(board.proc.pid)
+        first = flooded(address, head, bound * 4)
+        try:
+            rss = board.rss_kib()  # the heap as a flood leaves it: freed, not given back
+        finally:
+            close_all(first)
+        flood = flooded(address, head, bound * 32)
+        try:
+            grown, more_files = board.rss_kib() - rss, open_files(board.proc.pid) - files
+            status, _ = exchange(address, GET + b"\r\n")
+            closed = board.metric("callstream_board_page_connections_closed_at_bound_total")
+        finally:
+            close_all(flood)
     assert status in {200, 404}  # answered: the probes have no `/`
-    assert more_files <= bound, f"{more_files} more open files for {len(flood)} connections"
-    # Without the bound, the second flood would hold twice its eight more heads a bound.
-    assert grown < bound * len(head) // 1024, f"RSS grew by {grown} KiB"
+    # Slack for the board's own descriptors (Kafka's sockets come and go) and for one
+    # turn's connections, accepted since the bound last looked.
+    assert more_files <= bound + 8, f"{more_files} more open files for {len(flood)} connections"
+    # Without the bound the second flood would add twice its 28 more heads a bound: 56
+    # bounds' worth. With it the heap grows only to the plateau that the churn of closing
+    # the oldest leaves (10 bounds' worth from a fresh start, measured), and no further.
+    assert grown < 16 * bound * len(head) // 1024, f"RSS grew by {grown} KiB"
     if server == "page":
         assert closed >= len(first) + len(flood) - 2 * PAGE_MAX_CONNECTIONS
 
