@@ -68,8 +68,7 @@ async def serving_http(
     those set here)."""
     malformed = MalformedRequests()
     with http_log(malformed, f"{listen.name}.http") as logger:
-        server_options = {"access_log": None, **HEAD_LIMITS, **options, "logger": logger}
-        runner = _runner(handler, listen, server_options)
+        runner = _runner(handler, listen, {**server_options(listen, **options), "logger": logger})
         await runner.setup()
         try:
             if runner.server is None:
@@ -83,10 +82,15 @@ async def serving_http(
             await runner.cleanup()
 
 
+def server_options(listen: Listen, **options: Any) -> dict[str, Any]:
+    """aiohttp's server options for `listen`: every server's (no access log, the head
+    limits, its keep-alive), and `options`, which win."""
+    return {"access_log": None, "keepalive_timeout": listen.keepalive, **HEAD_LIMITS, **options}
+
+
 def _runner(
     handler: web.Application | Handler, listen: Listen, options: dict[str, Any]
 ) -> web.BaseRunner:
-    options = {"keepalive_timeout": listen.keepalive, **options}
     if isinstance(handler, web.Application):
         return web.AppRunner(handler, shutdown_timeout=listen.shutdown_timeout, **options)
     server = web.Server(handler, **options)

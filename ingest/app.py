@@ -11,12 +11,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import HttpVersion11, hdrs, web
 
 from common.config import KafkaSettings
-from common.http_serving import HEAD_LIMITS
 from ingest.accept import Answer, Ingest, accept, admit, callback_kind, error
 from ingest.auth import ForwardedError
 from ingest.body import body_at_hand, read_body
@@ -38,15 +37,11 @@ CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 Page = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
-def server_options(settings: IngestSettings) -> dict[str, Any]:
-    """Keyword arguments of aiohttp's `web.Server` for the receiver."""
-    return {
-        "access_log": None,
-        "keepalive_timeout": settings.keepalive,
-        "lingering_time": LINGER_SECONDS,
-        "auto_decompress": False,  # `ingest.body` inflates, within its limits
-        **HEAD_LIMITS,
-    }
+# aiohttp's server options of the receiver, besides every server's (common.http_serving).
+RECEIVER_OPTIONS: Final = {
+    "lingering_time": LINGER_SECONDS,
+    "auto_decompress": False,  # `ingest.body` inflates, within its limits
+}
 
 
 class Receiver:

@@ -13,11 +13,7 @@ from collections.abc import Iterator
 from typing import Final
 
 from prometheus_client import generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from common.http_serving import Served, ServerMetrics

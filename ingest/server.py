@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from common.config import KafkaSettings
-from common.http_serving import Listen, serving_http
+from common.http_serving import serving_http
 from common.runner import Started
 from common.stopping import SIGNALS, ignore_further_signals
 from common.topics import Topics
 from ingest.accept import Ingest
-from ingest.app import Receiver, kafka_connector, running, server_options
+from ingest.app import RECEIVER_OPTIONS, Receiver, kafka_connector, running
 from ingest.durable import DurableWriter
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
@@ -71,19 +71,8 @@ async def serving(receiver: Receiver, *, reuse_port: bool) -> AsyncIterator[asyn
     """aiohttp's low-level server for `receiver` on a listening socket, its connections
     bounded (`common.http_serving`)."""
     ingest = receiver.ingest
-    settings = ingest.settings
-    listen = Listen(
-        "ingest",
-        settings.host,
-        settings.port,
-        settings.max_connections,
-        "CALLSTREAM_INGEST_MAX_CONNECTIONS",
-        shutdown_timeout=settings.shutdown_timeout,
-        keepalive=settings.keepalive,
-        reuse_port=reuse_port,
-        backlog=2048,
-    )
-    async with serving_http(receiver, listen, **server_options(settings)) as served:
+    listen = ingest.settings.listen(reuse_port=reuse_port)
+    async with serving_http(receiver, listen, **RECEIVER_OPTIONS) as served:
         ingest.metrics.watch_server(served)
         yield served.listener
 

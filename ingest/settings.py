@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.http_serving import Listen
 from common.settings import load
 
 
@@ -29,6 +30,20 @@ class IngestSettings:
     keepalive: float = 75.0
     # Open connections per process; past it the oldest are closed (common.connections).
     max_connections: int = 1024
+
+    def listen(self, *, reuse_port: bool = False) -> Listen:
+        """Where the receiver listens, and its bound (`common.http_serving`)."""
+        return Listen(
+            "ingest",
+            self.host,
+            self.port,
+            self.max_connections,
+            "CALLSTREAM_INGEST_MAX_CONNECTIONS",
+            shutdown_timeout=self.shutdown_timeout,
+            keepalive=self.keepalive,
+            reuse_port=reuse_port,
+            backlog=2048,
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestSettings:

@@ -11,10 +11,11 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import RawTestServer, TestClient
 
+from common.http_serving import server_options
 from common.topics import Topics
 from devkit.sim import sim_tenants
 from ingest.accept import Ingest
-from ingest.app import Receiver, running, server_options
+from ingest.app import RECEIVER_OPTIONS, Receiver, running
 from ingest.durable import DurableWriter
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
@@ -33,7 +34,7 @@ def make_ingest(settings: IngestSettings, folder: Path) -> Ingest:
 async def client_of(ingest: Ingest) -> AsyncIterator[Client]:
     """A client of the receiver's handler, served as `callstream ingest` serves it."""
     server = RawTestServer(Receiver(ingest))
-    await server.start_server(**server_options(ingest.settings))
+    await server.start_server(**server_options(ingest.settings.listen(), **RECEIVER_OPTIONS))
     client: Client = TestClient(server)
     async with client:
         yield client

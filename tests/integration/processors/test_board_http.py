@@ -40,6 +40,9 @@ class Board:
     page: tuple[str, int]
     probes: tuple[str, int]
 
+    def address(self, server: str) -> tuple[str, int]:
+        return self.page if server == "page" else self.probes
+
     def metric(self, name: str) -> float:
         return metric(self.probes, name)
 
@@ -131,7 +134,7 @@ def test_heads_that_never_end_hold_memory_and_files_for_the_bound_only(
 ) -> None:
     # A board of its own: a heap that an earlier flood grew would take this one's for free.
     with started_board(services, tmp_path) as board:
-        address = board.page if server == "page" else board.probes
+        address = board.address(server)
         head = biggest_unfinished_head(30, field)
         files = open_files(board.proc.pid)
         first = flooded(address, head, bound * 4)
@@ -160,7 +163,7 @@ def test_heads_that_never_end_hold_memory_and_files_for_the_bound_only(
 
 @pytest.mark.parametrize("server", ["page", "probes"])
 def test_a_head_over_the_limits_is_a_400_and_no_error_line(board: Board, server: str) -> None:
-    address = board.page if server == "page" else board.probes
+    address = board.address(server)
     counted = "callstream_board_page_malformed_requests_total"
     before_count, before_errors = board.metric(counted), len(board.error_lines())
     too_many = b"".join(b"X-%02d: a\r\n" % i for i in range(40))
