@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
@@ -114,3 +115,11 @@ def s3_prefix(services: Services, s3_client: S3Client) -> Iterator[str]:
     listed = s3_client.list_objects_v2(Bucket=services.s3.bucket, Prefix=prefix)
     for item in listed.get("Contents", []):
         s3_client.delete_object(Bucket=services.s3.bucket, Key=item["Key"])
+
+
+@pytest.fixture
+def many_files() -> None:
+    """This process may hold a flood's sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < 4096:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))

@@ -114,3 +114,22 @@ def chunked(path: str, body: bytes, *headers: bytes, size: int = 16 << 10) -> by
     )
     head = post(path, b"", b"Transfer-Encoding: chunked", *headers, length=False)
     return head + chunks + b"0\r\n\r\n"
+
+
+def flooded(address: tuple[str, int], head: bytes, count: int) -> list[Connection]:
+    """`count` connections that each sent `head` and wait, once the server has had a second."""
+    flood: list[Connection] = []
+    try:
+        for _ in range(count):
+            flood.append(Connection(address))
+            flood[-1].send(head)
+    except BaseException:
+        close_all(flood)
+        raise
+    time.sleep(1)
+    return flood
+
+
+def close_all(flood: list[Connection]) -> None:
+    for connection in flood:
+        connection.close()

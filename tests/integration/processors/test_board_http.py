@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import resource
 import signal
 import subprocess
 import time
@@ -26,7 +25,7 @@ from devkit.proc import open_files, status_kib
 from devkit.topics import delete_topics, new_topics
 from tests.support.browser import browsing
 from tests.support.processes import start_service, stop_service
-from tests.support.rawhttp import Connection, exchange, metric
+from tests.support.rawhttp import close_all, exchange, flooded, metric
 from tests.support.services import Services
 
 PAGE_MAX_CONNECTIONS = 40
@@ -96,32 +95,6 @@ def board(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def biggest_unfinished_head(lines: int, field: int) -> bytes:
     pads = b"".join(b"X-Pad-%02d: %s\r\n" % (i, b"a" * (field - 10)) for i in range(lines))
     return GET + pads
-
-
-def flooded(address: tuple[str, int], head: bytes, count: int) -> list[Connection]:
-    flood = []
-    try:
-        for _ in range(count):
-            flood.append(Connection(address))
-            flood[-1].send(head)
-    except BaseException:
-        close_all(flood)
-        raise
-    time.sleep(1)
-    return flood
-
-
-def close_all(flood: list[Connection]) -> None:
-    for connection in flood:
-        connection.close()
-
-
-@pytest.fixture
-def many_files() -> None:
-    """This process may hold the flood's sockets."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < 4096:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
 
 
 @pytest.mark.usefixtures("many_files")
