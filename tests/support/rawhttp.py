@@ -3,12 +3,14 @@ requests are written by hand; answers are read with the standard library's parse
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import socket
 import struct
 import time
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -133,3 +135,29 @@ def flooded(address: tuple[str, int], head: bytes, count: int) -> list[Connectio
 def close_all(flood: list[Connection]) -> None:
     for connection in flood:
         connection.close()
+
+
+class Floods(NamedTuple):
+    first: int  # connections in the flood that grew the heap (closed)
+    second: list[Connection]  # the flood measured (open)
+    rss_kib: int  # the server's RSS under the first flood
+
+
+@contextlib.contextmanager
+def flood_on_a_grown_heap(
+    address: tuple[str, int], head: bytes, bound: int, rss_kib: Callable[[], int]
+) -> Iterator[Floods]:
+    """Connections that each sent `head` and wait: 32 bounds of them, opened after a first
+    flood of 4 bounds has grown the server's heap to where a flood leaves it (freed, not
+    given back). Measured from there, the second flood's growth is its own, not the
+    heap's warm-up."""
+    first = flooded(address, head, bound * 4)
+    try:
+        rss = rss_kib()
+    finally:
+        close_all(first)
+    second = flooded(address, head, bound * 32)
+    try:
+        yield Floods(len(first), second, rss)
+    finally:
+        close_all(second)

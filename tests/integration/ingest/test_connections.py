@@ -13,7 +13,7 @@ import pytest
 
 from common.topics import Topics
 from tests.support.kafka import read_topic
-from tests.support.rawhttp import Connection, close_all, flooded, post
+from tests.support.rawhttp import Connection, flood_on_a_grown_heap, post
 from tests.support.receiver import Receiver, receiver_on_own_topics
 from tests.support.services import Services
 
@@ -45,23 +45,17 @@ def test_heads_that_never_end_hold_memory_for_the_bound_only(
     head = HALF_A_HEAD + pads  # as large as a head may be, and never finished
     bound = FLOOD_BOUND
     # A receiver of its own: a heap that an earlier flood grew would take this one's for free.
-    with receiver_on_own_topics(
-        services.kafka,
-        tmp_path,
-        tenants_toml=TENANTS,
-        extra_env={"CALLSTREAM_INGEST_MAX_CONNECTIONS": str(bound)},
-    ) as (receiver, _):
-        first = flooded(receiver.address, head, bound * 4)
-        try:
-            rss = receiver.rss_kib()  # the heap as a flood leaves it: freed, not given back
-        finally:
-            close_all(first)
-        flood = flooded(receiver.address, head, bound * 32)
-        try:
-            grown = receiver.rss_kib() - rss
-            status, _ = receiver.exchange(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-        finally:
-            close_all(flood)
+    with (
+        receiver_on_own_topics(
+            services.kafka,
+            tmp_path,
+            tenants_toml=TENANTS,
+            extra_env={"CALLSTREAM_INGEST_MAX_CONNECTIONS": str(bound)},
+        ) as (receiver, _),
+        flood_on_a_grown_heap(receiver.address, head, bound, receiver.rss_kib) as floods,
+    ):
+        grown = receiver.rss_kib() - floods.rss_kib
+        status, _ = receiver.exchange(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
     assert status == 200
     # Without the bound the second flood would add about twice its 28 more heads a bound:
     # 56 bounds' worth. With it the heap stays at the plateau that the churn of closing the

@@ -25,7 +25,7 @@ from devkit.proc import open_files, status_kib
 from devkit.topics import delete_topics, new_topics
 from tests.support.browser import browsing
 from tests.support.processes import start_service, stop_service
-from tests.support.rawhttp import close_all, exchange, flooded, metric
+from tests.support.rawhttp import exchange, flood_on_a_grown_heap, metric
 from tests.support.services import Services
 
 PAGE_MAX_CONNECTIONS = 40
@@ -110,28 +110,22 @@ def test_heads_that_never_end_hold_memory_and_files_for_the_bound_only(
         address = board.address(server)
         head = biggest_unfinished_head(30, field)
         files = open_files(board.proc.pid)
-        first = flooded(address, head, bound * 4)
-        try:
-            rss = board.rss_kib()  # the heap as a flood leaves it: freed, not given back
-        finally:
-            close_all(first)
-        flood = flooded(address, head, bound * 32)
-        try:
-            grown, more_files = board.rss_kib() - rss, open_files(board.proc.pid) - files
+        with flood_on_a_grown_heap(address, head, bound, board.rss_kib) as floods:
+            grown = board.rss_kib() - floods.rss_kib
+            more_files = open_files(board.proc.pid) - files
             status, _ = exchange(address, GET + b"\r\n")
             closed = board.metric("callstream_board_page_connections_closed_at_bound_total")
-        finally:
-            close_all(flood)
     assert status in {200, 404}  # answered: the probes have no `/`
     # Slack for the board's own descriptors (Kafka's sockets come and go) and for one
     # turn's connections, accepted since the bound last looked.
-    assert more_files <= bound + 8, f"{more_files} more open files for {len(flood)} connections"
+    opened = len(floods.second)
+    assert more_files <= bound + 8, f"{more_files} more open files for {opened} connections"
     # Without the bound the second flood would add twice its 28 more heads a bound: 56
     # bounds' worth. With it the heap grows only to the plateau that the churn of closing
     # the oldest leaves (10 bounds' worth from a fresh start, measured), and no further.
     assert grown < 16 * bound * len(head) // 1024, f"RSS grew by {grown} KiB"
     if server == "page":
-        assert closed >= len(first) + len(flood) - 2 * PAGE_MAX_CONNECTIONS
+        assert closed >= floods.first + len(floods.second) - 2 * PAGE_MAX_CONNECTIONS
 
 
 @pytest.mark.parametrize("server", ["page", "probes"])

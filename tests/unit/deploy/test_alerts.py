@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from common.http_serving import ServerMetrics
 from ingest.metrics import IngestMetrics
 from processors.board.page import PAGE_METRICS
+from processors.board.service import BoardServiceSettings
 from processors.lake.service import LakeMetrics
 from processors.recordings.service import retries_counter
 from processors.runtime import PipeMetrics
@@ -60,7 +61,8 @@ def _recordings_registry() -> CollectorRegistry:
 def _board_registry() -> CollectorRegistry:
     """What `callstream board` exports: the pipe metrics and its page server's."""
     metrics = PipeMetrics()
-    metrics.registry.register(ServerMetrics(PAGE_METRICS, "CALLSTREAM_BOARD_HTTP_MAX_CONNECTIONS"))
+    setting = BoardServiceSettings().page_listen().setting
+    metrics.registry.register(ServerMetrics(PAGE_METRICS, setting))
     return metrics.registry
 
 
