@@ -18,7 +18,7 @@ import aiohttp
 from common.config import KafkaSettings
 from common.topics import Topics
 from devkit.ports import free_port
-from devkit.proc import open_files, status_kib
+from devkit.proc import connections_settle, status_kib
 from devkit.sim import TENANTS_TOML
 from devkit.topics import create_topics, delete_topics
 from tests.support.rawhttp import exchange, metric
@@ -53,8 +53,10 @@ class Receiver:
         """The receiver process's resident memory, in KiB."""
         return status_kib(self.proc.pid, "VmRSS")
 
-    def open_files(self) -> int:
-        return open_files(self.proc.pid)
+    def connections_settle(self, at_most: int) -> int:
+        """The connections the receiver holds on its port once they are `at_most` or
+        fewer, or as many as it still held after a while."""
+        return connections_settle(self.proc.pid, self.address[1], at_most)
 
 
 def tenants_file(folder: Path, text: str = TENANTS_TOML) -> Path:

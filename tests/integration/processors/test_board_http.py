@@ -21,7 +21,7 @@ import pytest
 
 from common.probes import MAX_CONNECTIONS as PROBES_MAX_CONNECTIONS
 from devkit.ports import free_port
-from devkit.proc import open_files, status_kib
+from devkit.proc import connections_settle, status_kib
 from devkit.topics import delete_topics, new_topics
 from tests.support.browser import browsing
 from tests.support.processes import start_service, stop_service
@@ -109,17 +109,14 @@ def test_heads_that_never_end_hold_memory_and_files_for_the_bound_only(
     with started_board(services, tmp_path) as board:
         address = board.address(server)
         head = biggest_unfinished_head(30, field)
-        files = open_files(board.proc.pid)
         with flood_on_a_grown_heap(address, head, bound, board.rss_kib) as floods:
             grown = board.rss_kib() - floods.rss_kib
-            more_files = open_files(board.proc.pid) - files
+            held = connections_settle(board.proc.pid, address[1], bound)
             status, _ = exchange(address, GET + b"\r\n")
             closed = board.metric("callstream_board_page_connections_closed_at_bound_total")
     assert status in {200, 404}  # answered: the probes have no `/`
-    # Slack for the board's own descriptors (Kafka's sockets come and go) and for one
-    # turn's connections, accepted since the bound last looked.
     opened = len(floods.second)
-    assert more_files <= bound + 8, f"{more_files} more open files for {opened} connections"
+    assert held <= bound, f"{held} connections held of {opened} opened"
     # Without the bound the second flood would add twice its 28 more heads a bound: 56
     # bounds' worth. With it the heap grows only to the plateau that the churn of closing
     # the oldest leaves (10 bounds' worth from a fresh start, measured), and no further.
