@@ -13,7 +13,7 @@ import pytest
 
 from common.topics import Topics
 from tests.support.kafka import read_topic
-from tests.support.rawhttp import Connection, flood_on_a_grown_heap, post
+from tests.support.rawhttp import Connection, close_all, flood_on_a_grown_heap, post
 from tests.support.receiver import Receiver, receiver_on_own_topics
 from tests.support.services import Services
 
@@ -81,8 +81,7 @@ def test_connections_past_the_bound_close_the_oldest(
         still_open = receiver.metric("callstream_ingest_connections")
         closed = receiver.metric("callstream_ingest_connections_closed_at_bound_total")
     finally:
-        for connection in flood:
-            connection.close()
+        close_all(flood)
     assert status == 200, body
     # Descriptors, not the receiver's own count: a connection closed at the bound holds
     # one until the event loop lets it go.
