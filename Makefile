@@ -77,7 +77,9 @@ fmt: setup  ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: setup  ## run every benchmark under bench/ and print its figures
+bench: setup  ## run every benchmark under bench/ and print its figures (installs wrk, which the receiver's uses)
+	@command -v wrk >/dev/null || { echo "installing Debian package: wrk"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m bench $(ARGS)
 
 stack-up: setup  ## start local Kafka and S3
