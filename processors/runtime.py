@@ -37,6 +37,9 @@ from processors.transactions import Output
 log = logging.getLogger(__name__)
 
 YIELD_EVERY = 100  # records transformed between turns of the event loop
+# While a transaction is out and nothing new is fetched, how long to wait for it before
+# looking for records again: what comes meanwhile then rides in the next transaction.
+LOOK_AGAIN_SECONDS = 0.005
 
 
 class BatchHooks(Protocol):
@@ -163,8 +166,10 @@ class TransactionalPipe:
     CPU overlaps the transaction's round trips, and what was transformed meanwhile (up to
     `max_transaction` records) is the next transaction. So a transaction is as big as
     the backlog allows: small when records trickle in (low latency), large when there is
-    a backlog (fewer round trips per record). Transactions still run one at a time, in
-    order, so the output keeps each key's order."""
+    a backlog (fewer round trips per record). While a transaction is out, the pipe keeps
+    looking for records, so what arrives meanwhile joins the next transaction rather
+    than the one after. Transactions still run one at a time, in order, so the output
+    keeps each key's order."""
 
     def __init__(
         self,
@@ -208,6 +213,9 @@ class TransactionalPipe:
                     continue
             elif in_flight is None:
                 self._export_lag()
+                continue
+            elif not in_flight.task.done():
+                await asyncio.wait({in_flight.task}, timeout=LOOK_AGAIN_SECONDS)
                 continue
             if in_flight is not None and not await self._settle(in_flight, pending):
                 in_flight = pending = None

@@ -23,15 +23,20 @@ def records(tp: TopicPartition, *offsets: int) -> list[Record]:
 
 @dataclass
 class FakeConsumer:
-    batches: deque[Batch]
+    """Hands out `batches` in turn (None: nothing fetched yet), then sets `stop`."""
+
+    batches: deque[Batch | None]
     stop: asyncio.Event
     seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
     assigned: set[TopicPartition] = field(default_factory=lambda: {TP0, TP1})
 
     async def getmany(self, timeout_ms: int, max_records: int) -> Batch:
         if self.batches:
-            return self.batches.popleft()
-        self.stop.set()
+            batch = self.batches.popleft()
+            if batch is not None:
+                return batch
+        else:
+            self.stop.set()
         await asyncio.sleep(0)
         return {}
 
@@ -70,7 +75,7 @@ class FakeTransactions:
 
 
 def pipe(
-    batches: list[Batch],
+    batches: Sequence[Batch | None],
     transactions: FakeTransactions,
     on_record: Callable[[Record], None],
     hooks: Deduper | None = None,
@@ -125,6 +130,22 @@ async def test_what_is_read_while_a_transaction_runs_is_the_next_transaction() -
     runner, consumer = pipe(batches, transactions, on_record)
     await asyncio.wait_for(runner.run(consumer.stop), 5)
     assert transactions.committed == [([b"0", b"1"], {TP0: 2}), ([b"2", b"3"], {TP0: 4})]
+
+
+async def test_what_arrives_after_a_read_found_nothing_still_joins_the_next_transaction() -> None:
+    # Transaction 0 is with the broker until record 2 is transformed; record 2 is fetched
+    # only after a read that found nothing.
+    third_transformed = asyncio.Event()
+    transactions = FakeTransactions(gates={0: third_transformed})
+
+    def on_record(record: Record) -> None:
+        if record.offset == 2:
+            third_transformed.set()
+
+    batches = [{TP0: records(TP0, 0)}, {TP0: records(TP0, 1)}, None, {TP0: records(TP0, 2)}]
+    runner, consumer = pipe(batches, transactions, on_record)
+    await asyncio.wait_for(runner.run(consumer.stop), 5)
+    assert transactions.committed == [([b"0"], {TP0: 1}), ([b"1", b"2"], {TP0: 3})]
 
 
 async def test_a_transaction_takes_at_most_max_transaction_records() -> None:
