@@ -100,16 +100,23 @@ def pipe(
     return runner, consumer
 
 
-async def test_the_next_batch_is_transformed_while_the_transaction_runs() -> None:
-    second_transformed = asyncio.Event()
-    transactions = FakeTransactions(
-        gates={0: second_transformed}
-    )  # batch 1 commits only after that
+def first_held_until(
+    offset: int, *, fail: set[int] | None = None
+) -> tuple[FakeTransactions, Callable[[Record], None]]:
+    """Transactions whose first stays with the broker until record `offset` is
+    transformed, and the transform's hook that lets it go."""
+    transformed = asyncio.Event()
+    transactions = FakeTransactions(gates={0: transformed}, fail=fail or set())
 
     def on_record(record: Record) -> None:
-        if record.offset == 2:
-            second_transformed.set()
+        if record.offset == offset:
+            transformed.set()
 
+    return transactions, on_record
+
+
+async def test_the_next_batch_is_transformed_while_the_transaction_runs() -> None:
+    transactions, on_record = first_held_until(2)  # batch 0 commits only after that
     runner, consumer = pipe(
         [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2)}], transactions, on_record
     )
@@ -119,13 +126,7 @@ async def test_the_next_batch_is_transformed_while_the_transaction_runs() -> Non
 
 
 async def test_what_is_read_while_a_transaction_runs_is_the_next_transaction() -> None:
-    third_transformed = asyncio.Event()
-    transactions = FakeTransactions(gates={0: third_transformed})
-
-    def on_record(record: Record) -> None:
-        if record.offset == 3:
-            third_transformed.set()
-
+    transactions, on_record = first_held_until(3)
     batches = [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2)}, {TP0: records(TP0, 3)}]
     runner, consumer = pipe(batches, transactions, on_record)
     await asyncio.wait_for(runner.run(consumer.stop), 5)
@@ -133,15 +134,8 @@ async def test_what_is_read_while_a_transaction_runs_is_the_next_transaction() -
 
 
 async def test_what_arrives_after_a_read_found_nothing_still_joins_the_next_transaction() -> None:
-    # Transaction 0 is with the broker until record 2 is transformed; record 2 is fetched
-    # only after a read that found nothing.
-    third_transformed = asyncio.Event()
-    transactions = FakeTransactions(gates={0: third_transformed})
-
-    def on_record(record: Record) -> None:
-        if record.offset == 2:
-            third_transformed.set()
-
+    # Record 2, which lets transaction 0 go, is fetched after a read that found nothing.
+    transactions, on_record = first_held_until(2)
     batches = [{TP0: records(TP0, 0)}, {TP0: records(TP0, 1)}, None, {TP0: records(TP0, 2)}]
     runner, consumer = pipe(batches, transactions, on_record)
     await asyncio.wait_for(runner.run(consumer.stop), 5)
@@ -172,14 +166,8 @@ async def test_a_transaction_takes_at_most_max_transaction_records() -> None:
 
 
 async def test_a_failed_transaction_drops_the_batch_transformed_meanwhile() -> None:
-    second_transformed = asyncio.Event()
-    transactions = FakeTransactions(gates={0: second_transformed}, fail={0})
+    transactions, on_record = first_held_until(2, fail={0})
     deduper = Deduper()
-
-    def on_record(record: Record) -> None:
-        if record.offset == 2:
-            second_transformed.set()
-
     batches = [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2), TP1: records(TP1, 7)}]
     runner, consumer = pipe(batches, transactions, on_record, hooks=deduper)
     await asyncio.wait_for(runner.run(consumer.stop), 5)
