@@ -77,7 +77,7 @@ fmt: setup  ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: setup  ## run every benchmark under bench/ and print its figures (installs wrk, which the receiver's uses)
+bench: setup  ## run every benchmark under bench/ and print its figures (installs wrk if missing)
 	@command -v wrk >/dev/null || { echo "installing Debian package: wrk"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m bench $(ARGS)
