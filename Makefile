@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 PYTEST_ARGS ?=
+# Installs the Debian packages named after it (the tests' tools, and wrk for the benchmarks).
+APT_INSTALL := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
 .DEFAULT_GOAL := help
 .PHONY: help setup lock tools image images image-test compose-test run test unit integration lint fmt bench stack-up stack-down stack-status clean
@@ -41,7 +43,7 @@ tools:  ## install the Debian tools the tests need (promtool, headless Chromium,
 	command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  $(APT_INSTALL) $$missing >/dev/null; \
 	fi
 
 image: setup tools  ## build the service image on a Debian base made here (callstream:local)
@@ -78,8 +80,7 @@ fmt: setup  ## format and autofix
 	$(BIN)/ruff check --fix .
 
 bench: setup  ## run every benchmark under bench/ and print its figures (installs wrk if missing)
-	@command -v wrk >/dev/null || { echo "installing Debian package: wrk"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	@command -v wrk >/dev/null || { echo "installing Debian package: wrk"; $(APT_INSTALL) wrk >/dev/null; }
 	$(BIN)/python -m bench $(ARGS)
 
 stack-up: setup  ## start local Kafka and S3
