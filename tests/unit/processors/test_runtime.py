@@ -31,12 +31,10 @@ class FakeConsumer:
     assigned: set[TopicPartition] = field(default_factory=lambda: {TP0, TP1})
 
     async def getmany(self, timeout_ms: int, max_records: int) -> Batch:
-        if self.batches:
-            batch = self.batches.popleft()
-            if batch is not None:
-                return batch
-        else:
+        if not self.batches:
             self.stop.set()
+        elif (batch := self.batches.popleft()) is not None:
+            return batch
         await asyncio.sleep(0)
         return {}
 
