@@ -16,6 +16,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import msgspec
@@ -67,6 +68,12 @@ def producer_config(kafka: KafkaSettings, transactional_id: str) -> dict[str, An
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
+        # The next transaction's AddOffsetsToTxn can reach the coordinator before it has
+        # finished committing the one before (CONCURRENT_TRANSACTIONS). librdkafka retries
+        # that after retry.backoff.ms, 100 ms by default, doubling up to
+        # retry.backoff.max.ms; it retries AddPartitionsToTxn's after 20 ms, as the Java
+        # client does. 20 ms here too (docs/benchmarks.md, Enrich, session 24).
+        "retry.backoff.ms": 20,
         # The Java client's partitioner: outputs land where any other client would put them.
         "partitioner": "murmur2_random",
         # No re-bootstrap when every broker is down: librdkafka 2.16 then drops the broker
@@ -133,18 +140,21 @@ class RdTransactions:
                     await self._produce_when_room(producer, output)
             positions = [RdPartition(t, p, offset) for (t, p), offset in offsets.items()]
             metadata = self._member.group_metadata()
+            # One thread for both: one hand-over each way between the loop and the thread.
             await self._blocking(
-                producer.send_offsets_to_transaction, positions, metadata, self._timeout
+                partial(producer.send_offsets_to_transaction, positions, metadata, self._timeout),
+                partial(producer.commit_transaction, self._timeout),
             )
-            await self._blocking(producer.commit_transaction, self._timeout)
         except Stuck as err:  # nothing more to ask of this producer: renew() replaces it
             raise TransactionFailed(str(err)) from err
         except (KafkaException, BufferError) as err:
             await self._abort(producer)
             raise TransactionFailed(str(err)) from err
 
-    async def _blocking(self, call: Callable[..., Any], *args: Any) -> None:
-        """`call` in a daemon thread of its own, given up on when it overruns its timeout.
+    async def _blocking(self, *calls: partial[Any]) -> None:
+        """`calls`, one after the other in a daemon thread of their own, each with its own
+        timeout; given up on when together they overrun their timeouts (and the grace),
+        after which no call of them not yet made is made.
 
         librdkafka's coordinator requests do not heed the call's timeout (librdkafka
         #5456): `send_offsets_to_transaction` has waited far past it after broker
@@ -153,33 +163,38 @@ class RdTransactions:
         never returns cannot keep the process from exiting."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
+        given_up = threading.Event()
 
         def work() -> None:
             failure: BaseException | None = None
             try:
-                call(*args)
+                for call in calls:
+                    if given_up.is_set():  # the producer is being replaced: ask it nothing more
+                        return
+                    call()
             except BaseException as err:  # noqa: BLE001 - handed to the waiting coroutine
                 failure = err
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
                 loop.call_soon_threadsafe(_settle, done, failure)
 
         threading.Thread(target=work, name="rdkafka-transaction", daemon=True).start()
+        waited = len(calls) * self._timeout + self._grace
         try:
-            await asyncio.wait_for(asyncio.shield(done), self._timeout + self._grace)
+            await asyncio.wait_for(asyncio.shield(done), waited)
         except TimeoutError:
+            given_up.set()
             done.cancel()  # what the thread reports later is dropped
-            name = getattr(call, "__name__", "call")
-            waited = self._timeout + self._grace
-            raise Stuck(f"{name} did not return within {waited:.1f}s") from None
+            names = " and ".join(getattr(call.func, "__name__", "call") for call in calls)
+            raise Stuck(f"{names} did not return within {waited:.1f}s") from None
 
     async def _produce_when_room(self, producer: Producer, output: Output) -> None:
         """Deliver what is queued (off the loop), then produce."""
-        await self._blocking(producer.flush, self._timeout)
+        await self._blocking(partial(producer.flush, self._timeout))
         producer.produce(output.topic, output.value, output.key, headers=list(output.headers))
 
     async def _abort(self, producer: Producer) -> None:
         try:
-            await self._blocking(producer.abort_transaction, self._timeout)
+            await self._blocking(partial(producer.abort_transaction, self._timeout))
         except (KafkaException, Stuck) as err:  # a fatal state: renew() is the way out
             log.warning("abort failed: %s", err.args[0] if err.args else err)
 

@@ -3,6 +3,8 @@ is given up on, so the pipe can go back to polling (and renew the producer)."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from typing import Any
 
@@ -22,6 +24,7 @@ class StuckProducer:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.calls: list[str] = []
+        self.unstuck = threading.Event()
 
     def init_transactions(self, timeout: float) -> None:
         self.calls.append("init")
@@ -34,7 +37,8 @@ class StuckProducer:
 
     def send_offsets_to_transaction(self, *args: Any) -> None:
         self.calls.append("send_offsets")
-        time.sleep(2)
+        self.unstuck.wait(5)
+        self.calls.append("send_offsets returned")
 
     def commit_transaction(self, timeout: float) -> None:
         self.calls.append("commit")
@@ -56,7 +60,8 @@ async def test_a_call_that_overruns_its_timeout_fails_the_transaction_in_time() 
     transactions = RdTransactions({}, Member(), timeout=0.1, grace=0.2, factory=factory)
     await transactions.start()
     started = time.monotonic()
-    with pytest.raises(TransactionFailed, match=r"did not return within 0\.3s"):
+    # The offsets and the commit each have their timeout: 2 x 0.1 s, and the grace.
+    with pytest.raises(TransactionFailed, match=r"did not return within 0\.4s"):
         await transactions.commit([Output("out", b"k", b"v")], {("raw", 0): 1})
     assert time.monotonic() - started < 1.5, "not waited for the stuck call"
     assert built[0].calls == ["init", "begin", "produce", "send_offsets"], "no commit, no abort"
@@ -64,3 +69,22 @@ async def test_a_call_that_overruns_its_timeout_fails_the_transaction_in_time() 
     assert len(built) == 2
     assert built[0].calls[-1] == "purge"
     assert built[1].calls == ["init"]
+
+
+async def test_a_producer_given_up_on_is_not_asked_to_commit_when_its_call_returns() -> None:
+    built: list[StuckProducer] = []
+
+    def factory(config: dict[str, Any]) -> Any:
+        built.append(StuckProducer(config))
+        return built[-1]
+
+    transactions = RdTransactions({}, Member(), timeout=0.1, grace=0.1, factory=factory)
+    await transactions.start()
+    with pytest.raises(TransactionFailed):
+        await transactions.commit([Output("out", b"k", b"v")], {("raw", 0): 1})
+    built[0].unstuck.set()
+    deadline = time.monotonic() + 5
+    while "send_offsets returned" not in built[0].calls and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # time enough for the thread to make a further call, were it to
+    assert built[0].calls == ["init", "begin", "produce", "send_offsets", "send_offsets returned"]
