@@ -105,9 +105,24 @@ def java_binary() -> str:
     return java
 
 
+def data_dir(settings: StackSettings) -> Path:
+    """The broker's log directory."""
+    return settings.root / "kafka" / "data"
+
+
+def deleting(settings: StackSettings) -> int:
+    """How many partition logs of deleted topics the broker has yet to remove: Kafka
+    renames them `…-delete` at once and removes them after `file.delete.delay.ms`, a
+    minute by default."""
+    try:
+        return sum(entry.name.endswith("-delete") for entry in data_dir(settings).iterdir())
+    except FileNotFoundError:
+        return 0
+
+
 def _write_config(settings: StackSettings) -> tuple[Path, Path]:
-    home = settings.root / "kafka"
-    data = home / "data"
+    data = data_dir(settings)
+    home = data.parent
     data.mkdir(parents=True, exist_ok=True)
     server = home / "server.properties"
     template = server_properties(settings).read_text()
@@ -157,7 +172,7 @@ def start(settings: StackSettings) -> None:
         "stop what holds it or set CALLSTREAM_STACK_KAFKA_PORT / CALLSTREAM_STACK_CONTROLLER_PORT",
     )
     server, log4j = _write_config(settings)
-    _format_storage(java, lib, server, server.parent / "data")
+    _format_storage(java, lib, server, data_dir(settings))
     argv = [
         java,
         "-Xms256m",

@@ -65,6 +65,10 @@ class Stack:
         started = kafka.managed(self.settings).started_at()
         return None if started is None else time.time() - started
 
+    def kafka_deleting(self) -> int:
+        """Partition logs of deleted topics the stack's broker has yet to remove."""
+        return kafka.deleting(self.settings)
+
     def down(self) -> list[str]:
         procs = (s3.managed(self.settings), kafka.managed(self.settings))
         return [f"stopped {proc.name}" for proc in procs if proc.stop()]
