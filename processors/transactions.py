@@ -154,7 +154,7 @@ class RdTransactions:
     async def _blocking(self, *calls: partial[Any]) -> None:
         """`calls`, one after the other in a daemon thread of their own, each with its own
         timeout; given up on when together they overrun their timeouts (and the grace),
-        after which no call of them not yet made is made.
+        and then those not yet made are not made.
 
         librdkafka's coordinator requests do not heed the call's timeout (librdkafka
         #5456): `send_offsets_to_transaction` has waited far past it after broker

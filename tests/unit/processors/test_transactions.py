@@ -50,14 +50,20 @@ class StuckProducer:
         self.calls.append("purge")
 
 
-async def test_a_call_that_overruns_its_timeout_fails_the_transaction_in_time() -> None:
+def stuck_transactions(grace: float) -> tuple[RdTransactions, list[StuckProducer]]:
+    """Transactions whose producers' `send_offsets_to_transaction` blocks until unstuck,
+    and the producers they made."""
     built: list[StuckProducer] = []
 
     def factory(config: dict[str, Any]) -> Any:
         built.append(StuckProducer(config))
         return built[-1]
 
-    transactions = RdTransactions({}, Member(), timeout=0.1, grace=0.2, factory=factory)
+    return RdTransactions({}, Member(), timeout=0.1, grace=grace, factory=factory), built
+
+
+async def test_a_call_that_overruns_its_timeout_fails_the_transaction_in_time() -> None:
+    transactions, built = stuck_transactions(grace=0.2)
     await transactions.start()
     started = time.monotonic()
     # The offsets and the commit each have their timeout: 2 x 0.1 s, and the grace.
@@ -69,16 +75,11 @@ async def test_a_call_that_overruns_its_timeout_fails_the_transaction_in_time() 
     assert len(built) == 2
     assert built[0].calls[-1] == "purge"
     assert built[1].calls == ["init"]
+    built[0].unstuck.set()
 
 
 async def test_a_producer_given_up_on_is_not_asked_to_commit_when_its_call_returns() -> None:
-    built: list[StuckProducer] = []
-
-    def factory(config: dict[str, Any]) -> Any:
-        built.append(StuckProducer(config))
-        return built[-1]
-
-    transactions = RdTransactions({}, Member(), timeout=0.1, grace=0.1, factory=factory)
+    transactions, built = stuck_transactions(grace=0.1)
     await transactions.start()
     with pytest.raises(TransactionFailed):
         await transactions.commit([Output("out", b"k", b"v")], {("raw", 0): 1})
