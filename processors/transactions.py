@@ -107,8 +107,10 @@ class RdTransactions:
         """A producer with the transactional id, initialised (fencing any predecessor)."""
         producer = self._factory(self._config)
         try:
-            await asyncio.to_thread(producer.init_transactions, self._timeout)
-        except KafkaException as err:
+            # Bounded like the other calls: after a broker restart mid-start, librdkafka
+            # 2.16 has kept init_transactions retrying far past its timeout.
+            await self._blocking(partial(producer.init_transactions, self._timeout))
+        except (KafkaException, Stuck) as err:
             raise TransactionFailed(f"transactions could not start: {err}") from err
         self._producer = producer
 

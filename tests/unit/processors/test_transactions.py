@@ -20,14 +20,17 @@ class Member:
 
 class StuckProducer:
     """send_offsets_to_transaction blocks well past its timeout, as seen after a broker
-    restart followed by a rebalance."""
+    restart followed by a rebalance (and init_transactions too, when told to)."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], *, stuck_init: bool = False) -> None:
         self.calls: list[str] = []
         self.unstuck = threading.Event()
+        self.stuck_init = stuck_init
 
     def init_transactions(self, timeout: float) -> None:
         self.calls.append("init")
+        if self.stuck_init:
+            self.unstuck.wait(5)
 
     def begin_transaction(self) -> None:
         self.calls.append("begin")
@@ -50,13 +53,15 @@ class StuckProducer:
         self.calls.append("purge")
 
 
-def stuck_transactions(grace: float) -> tuple[RdTransactions, list[StuckProducer]]:
-    """Transactions whose producers' `send_offsets_to_transaction` blocks until unstuck,
-    and the producers they made."""
+def stuck_transactions(
+    grace: float, *, stuck_init: bool = False
+) -> tuple[RdTransactions, list[StuckProducer]]:
+    """Transactions whose producers' `send_offsets_to_transaction` (and, if told,
+    `init_transactions`) blocks until unstuck, and the producers they made."""
     built: list[StuckProducer] = []
 
     def factory(config: dict[str, Any]) -> Any:
-        built.append(StuckProducer(config))
+        built.append(StuckProducer(config, stuck_init=stuck_init))
         return built[-1]
 
     return RdTransactions({}, Member(), timeout=0.1, grace=grace, factory=factory), built
@@ -89,3 +94,15 @@ async def test_a_producer_given_up_on_is_not_asked_to_commit_when_its_call_retur
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.1)  # time enough for the thread to make a further call, were it to
     assert built[0].calls == ["init", "begin", "produce", "send_offsets", "send_offsets returned"]
+
+
+async def test_a_start_that_overruns_its_timeout_fails_in_time_and_can_be_tried_again() -> None:
+    transactions, built = stuck_transactions(grace=0.2, stuck_init=True)
+    started = time.monotonic()
+    with pytest.raises(TransactionFailed, match=r"init_transactions did not return within 0\.3s"):
+        await transactions.start()
+    assert time.monotonic() - started < 1.5, "not waited for the stuck start"
+    built[0].unstuck.set()
+    with pytest.raises(TransactionFailed):
+        await transactions.commit([Output("out", b"k", b"v")], {("raw", 0): 1})
+    assert len(built) == 1, "a commit does not start a producer"
