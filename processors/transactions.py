@@ -107,8 +107,6 @@ class RdTransactions:
         """A producer with the transactional id, initialised (fencing any predecessor)."""
         producer = self._factory(self._config)
         try:
-            # Bounded like the other calls: after a broker restart mid-start, librdkafka
-            # 2.16 has kept init_transactions retrying far past its timeout.
             await self._blocking(partial(producer.init_transactions, self._timeout))
         except (KafkaException, Stuck) as err:
             raise TransactionFailed(f"transactions could not start: {err}") from err
@@ -159,10 +157,11 @@ class RdTransactions:
         and then those not yet made are not made.
 
         librdkafka's coordinator requests do not heed the call's timeout (librdkafka
-        #5456): `send_offsets_to_transaction` has waited far past it after broker
-        restarts. Given up on, the call is left to finish in its thread (the renewed
-        producer fences it); a daemon thread, not the loop's executor, so a call that
-        never returns cannot keep the process from exiting."""
+        #5456): `send_offsets_to_transaction`, and `init_transactions` when the broker
+        restarted mid-start, have waited far past it. Given up on, the call is left to
+        finish in its thread (the renewed producer fences it); a daemon thread, not the
+        loop's executor, so a call that never returns cannot keep the process from
+        exiting."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         given_up = threading.Event()

@@ -96,7 +96,7 @@ async def test_a_producer_given_up_on_is_not_asked_to_commit_when_its_call_retur
     assert built[0].calls == ["init", "begin", "produce", "send_offsets", "send_offsets returned"]
 
 
-async def test_a_start_that_overruns_its_timeout_fails_in_time_and_can_be_tried_again() -> None:
+async def test_a_start_that_overruns_its_timeout_fails_in_time_and_leaves_no_producer() -> None:
     transactions, built = stuck_transactions(grace=0.2, stuck_init=True)
     started = time.monotonic()
     with pytest.raises(TransactionFailed, match=r"init_transactions did not return within 0\.3s"):
