@@ -200,6 +200,11 @@ class RdTransactions:
             log.warning("abort failed: %s", err.args[0] if err.args else err)
 
     async def close(self) -> None:
+        """Deliver what is queued, bounded like every other blocking call."""
         producer, self._producer = self._producer, None
-        if producer is not None:
-            await asyncio.to_thread(producer.flush, self._timeout)
+        if producer is None:
+            return
+        try:
+            await self._blocking(partial(producer.flush, self._timeout))
+        except Stuck as err:
+            log.warning("close: %s", err)

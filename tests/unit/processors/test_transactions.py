@@ -20,16 +20,16 @@ class Member:
 
 class StuckProducer:
     """send_offsets_to_transaction blocks well past its timeout, as seen after a broker
-    restart followed by a rebalance (and init_transactions too, when told to)."""
+    restart followed by a rebalance (and init_transactions or flush too, when told to)."""
 
-    def __init__(self, config: dict[str, Any], *, stuck_init: bool = False) -> None:
+    def __init__(self, config: dict[str, Any], *, stuck: frozenset[str]) -> None:
         self.calls: list[str] = []
         self.unstuck = threading.Event()
-        self.stuck_init = stuck_init
+        self.stuck = stuck
 
     def init_transactions(self, timeout: float) -> None:
         self.calls.append("init")
-        if self.stuck_init:
+        if "init" in self.stuck:
             self.unstuck.wait(5)
 
     def begin_transaction(self) -> None:
@@ -40,7 +40,8 @@ class StuckProducer:
 
     def send_offsets_to_transaction(self, *args: Any) -> None:
         self.calls.append("send_offsets")
-        self.unstuck.wait(5)
+        if "send_offsets" in self.stuck:
+            self.unstuck.wait(5)
         self.calls.append("send_offsets returned")
 
     def commit_transaction(self, timeout: float) -> None:
@@ -52,16 +53,22 @@ class StuckProducer:
     def purge(self) -> None:
         self.calls.append("purge")
 
+    def flush(self, timeout: float) -> int:
+        self.calls.append("flush")
+        if "flush" in self.stuck:
+            self.unstuck.wait(5)
+        return 0
+
 
 def stuck_transactions(
-    grace: float, *, stuck_init: bool = False
+    grace: float, *, also: frozenset[str] = frozenset()
 ) -> tuple[RdTransactions, list[StuckProducer]]:
     """Transactions whose producers' `send_offsets_to_transaction` (and, if told,
-    `init_transactions`) blocks until unstuck, and the producers they made."""
+    `init_transactions` or `flush`) blocks until unstuck, and the producers they made."""
     built: list[StuckProducer] = []
 
     def factory(config: dict[str, Any]) -> Any:
-        built.append(StuckProducer(config, stuck_init=stuck_init))
+        built.append(StuckProducer(config, stuck=also | {"send_offsets"}))
         return built[-1]
 
     return RdTransactions({}, Member(), timeout=0.1, grace=grace, factory=factory), built
@@ -97,7 +104,7 @@ async def test_a_producer_given_up_on_is_not_asked_to_commit_when_its_call_retur
 
 
 async def test_a_start_that_overruns_its_timeout_fails_in_time_and_leaves_no_producer() -> None:
-    transactions, built = stuck_transactions(grace=0.2, stuck_init=True)
+    transactions, built = stuck_transactions(grace=0.2, also=frozenset({"init"}))
     started = time.monotonic()
     with pytest.raises(TransactionFailed, match=r"init_transactions did not return within 0\.3s"):
         await transactions.start()
@@ -106,3 +113,13 @@ async def test_a_start_that_overruns_its_timeout_fails_in_time_and_leaves_no_pro
     with pytest.raises(TransactionFailed):
         await transactions.commit([Output("out", b"k", b"v")], {("raw", 0): 1})
     assert len(built) == 1, "a commit does not start a producer"
+
+
+async def test_a_close_whose_flush_overruns_its_timeout_returns_in_time() -> None:
+    transactions, built = stuck_transactions(grace=0.2, also=frozenset({"flush"}))
+    await transactions.start()
+    started = time.monotonic()
+    await transactions.close()
+    assert time.monotonic() - started < 1.5, "not waited for the stuck flush"
+    assert built[0].calls == ["init", "flush"]
+    built[0].unstuck.set()
