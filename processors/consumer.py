@@ -50,6 +50,20 @@ def to_record(message: Message) -> Record:
     )
 
 
+def consume_ready(consumer: Consumer, max_records: int, timeout: float) -> list[Message]:
+    """Up to `max_records`, returned as soon as one is there (or after `timeout`).
+
+    librdkafka's batch consume waits for the whole batch or the timeout, whichever comes
+    first: asked for 500 records within 0.5 s when 20 arrive, it returns them after 0.5 s.
+    So wait for one, then take what else is already fetched without waiting."""
+    if timeout <= 0:
+        return consumer.consume(max_records, 0)
+    first = consumer.consume(1, timeout)
+    if not first or max_records <= 1:
+        return first
+    return first + consumer.consume(max_records - 1, 0)
+
+
 def consumer_config(
     kafka: KafkaSettings, group_id: str, session_timeout_ms: int = 45_000
 ) -> dict[str, Any]:
@@ -90,7 +104,9 @@ class RdConsumer:
     async def getmany(
         self, timeout_ms: int, max_records: int
     ) -> dict[TopicPartition, list[Record]]:
-        messages = await asyncio.to_thread(self._consumer.consume, max_records, timeout_ms / 1000)
+        messages = await asyncio.to_thread(
+            consume_ready, self._consumer, max_records, timeout_ms / 1000
+        )
         batch: dict[TopicPartition, list[Record]] = {}
         for message in messages:
             error = message.error()

@@ -23,7 +23,7 @@ from common.config import KafkaSettings
 from common.kafka import KeyHashPartitioner
 from common.retry import until_done
 from common.topics import Header
-from processors.consumer import TopicPartition
+from processors.consumer import TopicPartition, consume_ready
 from processors.enrich.dedupe import Deduper, Key, compact
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class RecentIds:
         placement = KeyHashPartitioner()  # where the receiver put the raw record
         idle_since = time.monotonic()
         while ends and time.monotonic() - idle_since < IDLE_SECONDS:
-            messages = consumer.consume(5000, 0.5)
+            messages = consume_ready(consumer, 5000, 0.5)
             if messages:
                 idle_since = time.monotonic()
             for message in messages:
