@@ -33,6 +33,7 @@ from common.topics import Topics
 from devkit.bench_cli import on_stack
 from devkit.raw import raw_headers, simulated_callbacks
 from devkit.topics import create_topics, delete_topics
+from processors.consumer import consume_ready
 from yunhu.sim.traffic import Callback
 
 PARTITIONS = 6
@@ -89,7 +90,7 @@ class Watcher(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                for message in self._consumer.consume(1000, 0.1):
+                for message in consume_ready(self._consumer, 1000, 0.1):
                     if message.error() is None:
                         now_ms = time.time() * 1000
                         sent_ms = _DECODE.decode(message.value() or b"").origin.received_at_ms

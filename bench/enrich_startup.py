@@ -29,6 +29,7 @@ from devkit.ports import free_port
 from devkit.proc import status_kib
 from devkit.raw import publish_raw, simulated_callbacks
 from devkit.topics import create_topics, delete_topics
+from processors.consumer import consume_ready
 
 PARTITIONS = 6
 WITHIN = 600.0  # seconds given to enrich to get through the new raw records
@@ -105,7 +106,7 @@ def watch(
             if proc.poll() is not None:
                 raise RuntimeError(f"callstream enrich exited with {proc.returncode}")
             peak = max(peak, peak_rss_mb(proc.pid))
-            messages = consumer.consume(1000, 0.2)
+            messages = consume_ready(consumer, 1000, 0.2)
             got = sum(1 for m in messages if m.error() is None)
             if got and not seen:
                 first = time.monotonic() - started
