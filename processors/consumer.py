@@ -53,8 +53,8 @@ def to_record(message: Message) -> Record:
 def consume_ready(consumer: Consumer, max_records: int, timeout: float) -> list[Message]:
     """Up to `max_records`, returned as soon as one is there (or after `timeout`).
 
-    librdkafka's batch consume waits for the whole batch or the timeout, whichever comes
-    first: asked for 500 records within 0.5 s when 20 arrive, it returns them after 0.5 s.
+    librdkafka's batch consume returns when the whole batch is there or the timeout has
+    passed: records that arrive while it waits for the rest are held until the timeout.
     So wait for one, then take what else is already fetched without waiting."""
     if timeout <= 0:
         return consumer.consume(max_records, 0)

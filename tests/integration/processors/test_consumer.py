@@ -4,8 +4,10 @@ takes up to `max_records` of what is already fetched."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 from confluent_kafka import Producer
 
@@ -18,16 +20,20 @@ async def _nothing(_: list[TopicPartition]) -> None:
     return None
 
 
-async def _subscribed(services: Services, topic: str) -> RdConsumer:
-    """A consumer of `topic`, once every partition is assigned to it."""
+@contextlib.asynccontextmanager
+async def subscribed(services: Services, topic: str) -> AsyncIterator[RdConsumer]:
+    """A consumer of `topic`, once every partition is assigned to it; closed on leaving."""
     consumer = RdConsumer(
         consumer_config(services.kafka, f"g-{uuid.uuid4().hex}"), on_revoked=_nothing
     )
     consumer.subscribe([topic])
-    async with asyncio.timeout(60):
-        while len(consumer.assignment()) < 3:
-            await consumer.getmany(timeout_ms=100, max_records=500)
-    return consumer
+    try:
+        async with asyncio.timeout(60):
+            while len(consumer.assignment()) < 3:
+                await consumer.getmany(timeout_ms=100, max_records=500)
+        yield consumer
+    finally:
+        await consumer.close()
 
 
 def _produce(services: Services, topic: str, count: int) -> None:
@@ -41,8 +47,7 @@ async def test_a_record_that_arrives_during_a_read_is_returned_at_once(
     services: Services, new_topic: TopicFactory
 ) -> None:
     topic = await new_topic("consumer")
-    consumer = await _subscribed(services, topic)
-    try:
+    async with subscribed(services, topic) as consumer:
 
         async def later() -> None:
             await asyncio.sleep(0.3)
@@ -56,16 +61,13 @@ async def test_a_record_that_arrives_during_a_read_is_returned_at_once(
         assert sum(len(records) for records in batch.values()) == 1
         # librdkafka's batch consume alone would have waited for 500 records or 10 s.
         assert took < 5, f"the read waited {took:.1f}s for a record produced after 0.3s"
-    finally:
-        await consumer.close()
 
 
 async def test_a_read_takes_up_to_max_records_of_what_is_fetched(
     services: Services, new_topic: TopicFactory
 ) -> None:
     topic = await new_topic("consumer")
-    consumer = await _subscribed(services, topic)
-    try:
+    async with subscribed(services, topic) as consumer:
         await asyncio.to_thread(_produce, services, topic, 1200)
         sizes: list[int] = []
         async with asyncio.timeout(60):
@@ -75,5 +77,3 @@ async def test_a_read_takes_up_to_max_records_of_what_is_fetched(
                 await asyncio.sleep(0.5)  # librdkafka fetches the rest meanwhile
         assert sum(sizes) == 1200
         assert max(sizes) == 500, sizes
-    finally:
-        await consumer.close()
