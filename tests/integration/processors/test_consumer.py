@@ -15,13 +15,15 @@ from processors.consumer import RdConsumer, TopicPartition, consumer_config
 from tests.integration.conftest import TopicFactory
 from tests.support.services import Services
 
+PARTITIONS = 3
+
 
 async def _nothing(_: list[TopicPartition]) -> None:
     return None
 
 
 @contextlib.asynccontextmanager
-async def subscribed(services: Services, topic: str) -> AsyncIterator[RdConsumer]:
+async def _subscribed(services: Services, topic: str) -> AsyncIterator[RdConsumer]:
     """A consumer of `topic`, once every partition is assigned to it; closed on leaving."""
     consumer = RdConsumer(
         consumer_config(services.kafka, f"g-{uuid.uuid4().hex}"), on_revoked=_nothing
@@ -29,7 +31,7 @@ async def subscribed(services: Services, topic: str) -> AsyncIterator[RdConsumer
     consumer.subscribe([topic])
     try:
         async with asyncio.timeout(60):
-            while len(consumer.assignment()) < 3:
+            while len(consumer.assignment()) < PARTITIONS:
                 await consumer.getmany(timeout_ms=100, max_records=500)
         yield consumer
     finally:
@@ -46,8 +48,8 @@ def _produce(services: Services, topic: str, count: int) -> None:
 async def test_a_record_that_arrives_during_a_read_is_returned_at_once(
     services: Services, new_topic: TopicFactory
 ) -> None:
-    topic = await new_topic("consumer")
-    async with subscribed(services, topic) as consumer:
+    topic = await new_topic("consumer", PARTITIONS)
+    async with _subscribed(services, topic) as consumer:
 
         async def later() -> None:
             await asyncio.sleep(0.3)
@@ -66,8 +68,8 @@ async def test_a_record_that_arrives_during_a_read_is_returned_at_once(
 async def test_a_read_takes_up_to_max_records_of_what_is_fetched(
     services: Services, new_topic: TopicFactory
 ) -> None:
-    topic = await new_topic("consumer")
-    async with subscribed(services, topic) as consumer:
+    topic = await new_topic("consumer", PARTITIONS)
+    async with _subscribed(services, topic) as consumer:
         await asyncio.to_thread(_produce, services, topic, 1200)
         sizes: list[int] = []
         async with asyncio.timeout(60):
