@@ -1,17 +1,21 @@
 """RdConsumer against the real broker: a read returns as soon as records are there, and
-takes up to `max_records` of what is already fetched."""
+takes up to `max_records` of what is already fetched; a caught-up consumer does not send
+a fetch request for every few records."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 from confluent_kafka import Producer
 
-from processors.consumer import RdConsumer, TopicPartition, consumer_config
+from processors.consumer import FETCH_WAIT_MS, RdConsumer, TopicPartition, consumer_config
 from tests.integration.conftest import TopicFactory
 from tests.support.services import Services
 
@@ -23,10 +27,12 @@ async def _nothing(_: list[TopicPartition]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _subscribed(services: Services, topic: str) -> AsyncIterator[RdConsumer]:
-    """A consumer of `topic`, once every partition is assigned to it; closed on leaving."""
+async def _subscribed(services: Services, topic: str, **config: Any) -> AsyncIterator[RdConsumer]:
+    """A consumer of `topic` (with `config` added to the services' consumer settings), once
+    every partition is assigned to it; closed on leaving."""
     consumer = RdConsumer(
-        consumer_config(services.kafka, f"g-{uuid.uuid4().hex}"), on_revoked=_nothing
+        {**consumer_config(services.kafka, f"g-{uuid.uuid4().hex}"), **config},
+        on_revoked=_nothing,
     )
     consumer.subscribe([topic])
     try:
@@ -79,3 +85,52 @@ async def test_a_read_takes_up_to_max_records_of_what_is_fetched(
                 await asyncio.sleep(0.5)  # librdkafka fetches the rest meanwhile
         assert sum(sizes) == 1200
         assert max(sizes) == 500, sizes
+
+
+def _trickle(services: Services, topic: str, seconds: float, stop: threading.Event) -> int:
+    """Small records one at a time, about one a millisecond, each sent at once."""
+    producer = Producer({**services.kafka.rdkafka_settings(), "linger.ms": 0})
+    sent, ends = 0, time.monotonic() + seconds
+    while time.monotonic() < ends and not stop.is_set():
+        producer.produce(topic, b"v", str(sent).encode())
+        producer.poll(0)
+        sent += 1
+        time.sleep(0.001)
+    assert producer.flush(30) == 0
+    return sent
+
+
+async def test_a_caught_up_consumer_fetches_at_most_once_per_fetch_wait(
+    services: Services, new_topic: TopicFactory
+) -> None:
+    topic = await new_topic("consumer", PARTITIONS)
+    fetches: list[tuple[float, int]] = []  # (when, fetch requests sent so far)
+
+    def statistics(text: str) -> None:
+        brokers = json.loads(text)["brokers"].values()
+        sent = sum(broker.get("req", {}).get("Fetch", 0) for broker in brokers)
+        fetches.append((time.monotonic(), sent))
+
+    stats = {"statistics.interval.ms": 200, "stats_cb": statistics}
+    async with _subscribed(services, topic, **stats) as consumer:
+        stop = threading.Event()
+        began = time.monotonic()
+        trickle = asyncio.create_task(asyncio.to_thread(_trickle, services, topic, 3.0, stop))
+        received = 0
+        try:
+            async with asyncio.timeout(60):
+                while not trickle.done() or received < trickle.result():
+                    batch = await consumer.getmany(timeout_ms=100, max_records=500)
+                    received += sum(len(records) for records in batch.values())
+        finally:
+            stop.set()
+            await trickle
+    # The middle of the trickle: its first and last half second are left out.
+    window = [(at, sent) for at, sent in fetches if began + 0.5 <= at <= began + 2.5]
+    assert len(window) >= 2, fetches
+    (start, first), (end, last) = window[0], window[-1]
+    per_second = (last - first) / (end - start)
+    # librdkafka's default (fetch.min.bytes 1) fetches again as soon as a record is
+    # there: hundreds of fetches a second for this trickle. Now at most one per
+    # FETCH_WAIT_MS from the one broker, with room for timing.
+    assert per_second < 2.5 * 1000 / FETCH_WAIT_MS, (per_second, fetches)
