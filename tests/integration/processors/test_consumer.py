@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -44,10 +43,14 @@ async def _subscribed(services: Services, topic: str, **config: Any) -> AsyncIte
         await consumer.close()
 
 
-def _produce(services: Services, topic: str, count: int) -> None:
-    producer = Producer({**services.kafka.rdkafka_settings(), "acks": "all"})
+def _produce(services: Services, topic: str, count: int, *, pause: float = 0.0) -> None:
+    """`count` small records; with a `pause`, one at a time, each sent at once."""
+    producer = Producer({**services.kafka.rdkafka_settings(), "acks": "all", "linger.ms": 0})
     for index in range(count):
         producer.produce(topic, b"v", str(index).encode())
+        if pause:
+            producer.poll(0)
+            time.sleep(pause)
     assert producer.flush(30) == 0
 
 
@@ -87,19 +90,6 @@ async def test_a_read_takes_up_to_max_records_of_what_is_fetched(
         assert max(sizes) == 500, sizes
 
 
-def _trickle(services: Services, topic: str, seconds: float, stop: threading.Event) -> int:
-    """Small records one at a time, about one a millisecond, each sent at once."""
-    producer = Producer({**services.kafka.rdkafka_settings(), "linger.ms": 0})
-    sent, ends = 0, time.monotonic() + seconds
-    while time.monotonic() < ends and not stop.is_set():
-        producer.produce(topic, b"v", str(sent).encode())
-        producer.poll(0)
-        sent += 1
-        time.sleep(0.001)
-    assert producer.flush(30) == 0
-    return sent
-
-
 async def test_a_caught_up_consumer_fetches_at_most_once_per_fetch_wait(
     services: Services, new_topic: TopicFactory
 ) -> None:
@@ -112,19 +102,19 @@ async def test_a_caught_up_consumer_fetches_at_most_once_per_fetch_wait(
         fetches.append((time.monotonic(), sent))
 
     stats = {"statistics.interval.ms": 200, "stats_cb": statistics}
+    count = 3000  # about one a millisecond: at least three seconds
     async with _subscribed(services, topic, **stats) as consumer:
-        stop = threading.Event()
         began = time.monotonic()
-        trickle = asyncio.create_task(asyncio.to_thread(_trickle, services, topic, 3.0, stop))
+        trickle = asyncio.to_thread(_produce, services, topic, count, pause=0.001)
+        producing = asyncio.create_task(trickle)
         received = 0
         try:
             async with asyncio.timeout(60):
-                while not trickle.done() or received < trickle.result():
+                while received < count:
                     batch = await consumer.getmany(timeout_ms=100, max_records=500)
                     received += sum(len(records) for records in batch.values())
         finally:
-            stop.set()
-            await trickle
+            await producing
     # The middle of the trickle: its first and last half second are left out.
     window = [(at, sent) for at, sent in fetches if began + 0.5 <= at <= began + 2.5]
     assert len(window) >= 2, fetches
