@@ -14,6 +14,8 @@ from pathlib import Path
 
 from callstream.dev.stack.errors import StackError
 
+EXEC_SECONDS = 1.0  # how long a command line may read empty while the program starts
+
 
 @dataclass(frozen=True, slots=True)
 class Managed:
@@ -127,11 +129,17 @@ def last_lines(path: Path, lines: int = 25) -> list[str] | None:
 
 
 def _cmdline_has(pid: int, marker: str) -> bool:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return marker.encode() in raw
+    deadline = time.monotonic() + EXEC_SECONDS
+    while True:
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        if raw or time.monotonic() >= deadline:
+            return marker.encode() in raw
+        # Empty: a process still being exec'd (Popen returns before the kernel has set
+        # up the new program's arguments), or a kernel thread.
+        time.sleep(0.01)
 
 
 def _alive(pid: int) -> bool:
