@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 TopicPartition = tuple[str, int]
 FETCH_MIN_BYTES: Final = 64 * 1024
 FETCH_WAIT_MS: Final = 10  # the most a fetch adds to a record's latency
+COMMITTED_TIMEOUT: Final = 10.0  # seconds to wait for the group coordinator's offsets
 Rebalance = Callable[[list[TopicPartition]], Awaitable[None]]
 
 
@@ -148,6 +149,21 @@ class RdConsumer:
             if high >= 0 and tp.offset >= 0:
                 lags[(tp.topic, tp.partition)] = max(0, high - tp.offset)
         return lags
+
+    async def committed(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int]:
+        """The group's committed offsets of `tps` (a partition with none is left out).
+        read_committed makes librdkafka ask for stable offsets: a transaction still being
+        settled is waited for, not read past. KafkaException if they are not there in
+        time, or not for every partition."""
+        asked = [RdPartition(topic, partition) for topic, partition in tps]
+        found = await asyncio.to_thread(self._consumer.committed, asked, COMMITTED_TIMEOUT)
+        offsets: dict[TopicPartition, int] = {}
+        for tp in found:
+            if tp.error is not None:
+                raise KafkaException(tp.error)
+            if tp.offset >= 0:
+                offsets[(tp.topic, tp.partition)] = tp.offset
+        return offsets
 
     async def close(self) -> None:
         await asyncio.to_thread(self._consumer.close)

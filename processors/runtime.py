@@ -5,11 +5,12 @@ output records, and publishes them together with the batch's offsets in one Kafk
 transaction: a crash before the commit aborts both, so the committed output holds each
 input once. A record the transform rejects goes to the dead-letter topic in the same
 transaction, with headers naming the service, the error and the source position: the
-group never stops on a poison record. Kafka errors abort the batch, rewind the
-partitions to the batch's first offsets and try again with backoff. After any failed
-transaction the producer is renewed (a new one with the same transactional id, whose
-start fences the old one and aborts what it left open): a producer left in a fatal
-state by a broker restart would otherwise refuse every later transaction.
+group never stops on a poison record. After any failed commit call the producer is
+renewed (a new one with the same transactional id, whose start fences the old one and
+settles what it left open: a producer left in a fatal state by a broker restart would
+otherwise refuse every later transaction), and each partition goes back to the group's
+committed offset, with backoff. Not to the batch's first offset: a commit whose answer
+was lost may still have landed.
 
 The consumer and the transactions are librdkafka's (`processors.consumer`,
 `processors.transactions`): offsets are committed with the group's generation, so a
@@ -21,15 +22,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import IllegalStateError
 
 from common.metrics import ServiceMetrics
-from common.retry import Backoff
+from common.retry import Backoff, until_done
 from common.topics import dead_letter_headers
 from processors.consumer import Rebalance, Record, TopicPartition
 from processors.transactions import Output
@@ -72,6 +74,8 @@ class Consumer(Protocol):
     def assignment(self) -> set[TopicPartition]: ...
 
     def lag(self) -> dict[TopicPartition, int]: ...
+
+    async def committed(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int]: ...
 
 
 class Transactions(Protocol):
@@ -223,8 +227,9 @@ class TransactionalPipe:
             in_flight = self._send(pending) if pending is not None else None
             pending = None
             await asyncio.sleep(0)  # the transaction starts (and sends) before the next transform
-        if pending is not None and (in_flight is None or await self._settle(in_flight, pending)):
-            in_flight = self._send(pending)
+        if pending is not None:
+            settled = in_flight is None or await self._settle(in_flight, pending)
+            in_flight = self._send(pending) if settled else None  # failed: settled already
         if in_flight is not None:
             await self._settle(in_flight)
 
@@ -265,42 +270,61 @@ class TransactionalPipe:
     async def _settle(self, in_flight: InFlight, also: Pending | None = None) -> bool:
         """Waits for `in_flight`'s transaction. If it failed, every batch not committed
         (it, and `also` if given) is dropped and its partitions rewound; then False."""
+        batches = [in_flight.batch] if also is None else [also.batch, in_flight.batch]
         try:
             await in_flight.task
-        except Exception as err:
+        except Stale:
             if self.hooks is not None:
                 self.hooks.aborted()
-            self._rewind([in_flight.batch] if also is None else [also.batch, in_flight.batch])
-            if isinstance(err, Stale):
-                return False
-            self.metrics.aborts.inc()
-            log.warning("batch rolled back, will retry: %r", err, exc_info=err)
-            await asyncio.sleep(self._backoff.next())
-            await self._renew()
+            self._rewind(batches)
+            return False
+        except Exception as err:  # noqa: BLE001 - every failure is recovered from (and logged)
+            await self._recover(in_flight.batch, batches, err)
             return False
         self._backoff.reset()
         self._export_lag()
         return True
 
-    async def _renew(self) -> None:
-        """A new transactional producer, retrying while Kafka is away."""
-        while True:
-            try:
-                await self.transactions.renew()
-            except Exception as err:  # noqa: BLE001 - Kafka away: try again, backing off
-                log.warning("a new transactional producer could not start yet: %r", err)
-                await asyncio.sleep(self._backoff.next())
-                continue
-            return
+    async def _recover(self, sent: Batch, batches: list[Batch], err: Exception) -> None:
+        """After a failed commit call: a new producer (whose start settles the old one's
+        transaction), then each partition back to the group's committed offset. A commit
+        whose answer was lost (a broker restart, a call given up on) may have landed, so
+        the batches' first offsets are not enough: reading from there would publish the
+        batch twice."""
+        await asyncio.sleep(self._backoff.next())
+        await until_done(
+            self.transactions.renew, "a new transactional producer", (Exception,), self._backoff
+        )
+        committed = await until_done(
+            partial(self.consumer.committed, {tp for batch in batches for tp in batch}),
+            "reading the committed offsets",
+            (Exception,),
+            self._backoff,
+        )
+        landed = _landed(sent, committed)
+        if landed:
+            log.warning("the transaction committed though its commit call failed: %r", err)
+        else:
+            self.metrics.aborts.inc()
+            log.warning("batch rolled back, will retry: %r", err, exc_info=err)
+        if self.hooks is not None:
+            if landed:
+                self.hooks.committed()
+            self.hooks.aborted()
+        self._rewind(batches, committed)
 
-    def _rewind(self, batches: list[Batch]) -> None:
-        """Back to each partition's first record not committed: the oldest batch's first
-        (batches are given newest first). Partitions no longer ours are their new owner's."""
+    def _rewind(
+        self, batches: list[Batch], committed: dict[TopicPartition, int] | None = None
+    ) -> None:
+        """Each partition back to its first record not committed: the group's committed
+        offset where known, else the oldest batch's first (batches are given newest
+        first). Partitions no longer ours are their new owner's."""
+        starts = {tp: records[0].offset for batch in batches for tp, records in batch.items()}
+        starts.update(committed or {})
         assigned = self.consumer.assignment()
-        for batch in batches:
-            for tp, records in batch.items():
-                if tp in assigned:
-                    self.consumer.seek(tp, records[0].offset)
+        for tp, offset in starts.items():
+            if tp in assigned:
+                self.consumer.seek(tp, offset)
 
     async def _transaction(self, outputs: list[Output], batch: Batch, generation: int) -> None:
         async with self.lock:
@@ -333,6 +357,12 @@ class TransactionalPipe:
             (topic, str(partition)): lag for (topic, partition), lag in self.consumer.lag().items()
         }
         self.metrics.set_lag(lags)
+
+
+def _landed(batch: Batch, committed: dict[TopicPartition, int]) -> bool:
+    """Whether the group's committed offsets already cover `batch` (its transaction
+    committed: a transaction's offsets land with its outputs or not at all)."""
+    return all(committed.get(tp, -1) > records[-1].offset for tp, records in batch.items())
 
 
 async def export_lag(consumer: AIOKafkaConsumer, metrics: PipeMetrics) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from processors.consumer import Record, TopicPartition
@@ -23,10 +23,12 @@ def records(tp: TopicPartition, *offsets: int) -> list[Record]:
 
 @dataclass
 class FakeConsumer:
-    """Hands out `batches` in turn (None: nothing fetched yet), then sets `stop`."""
+    """Hands out `batches` in turn (None: nothing fetched yet), then sets `stop`; `group`
+    holds the offsets committed."""
 
     batches: deque[Batch | None]
     stop: asyncio.Event
+    group: dict[TopicPartition, int]
     seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
     assigned: set[TopicPartition] = field(default_factory=lambda: {TP0, TP1})
 
@@ -47,13 +49,19 @@ class FakeConsumer:
     def lag(self) -> dict[TopicPartition, int]:
         return {}
 
+    async def committed(self, tps: Collection[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self.group[tp] for tp in tps if tp in self.group}
+
 
 @dataclass
 class FakeTransactions:
-    """Transactions that wait at `gates[n]` (the n-th transaction) and fail if n is in `fail`."""
+    """Transactions that wait at `gates[n]` (the n-th transaction) and fail if n is in
+    `fail`; if n is in `lost`, it commits, offsets into `group`, and then fails."""
 
     gates: dict[int, asyncio.Event] = field(default_factory=dict)
     fail: set[int] = field(default_factory=set)
+    lost: set[int] = field(default_factory=set)
+    group: dict[TopicPartition, int] = field(default_factory=dict)
     committed: list[tuple[list[bytes], dict[TopicPartition, int]]] = field(default_factory=list)
     started: int = 0
     renewals: int = 0
@@ -67,6 +75,9 @@ class FakeTransactions:
         if number in self.fail:
             raise TransactionFailed("broker gone")
         self.committed.append(([o.value for o in outputs], dict(offsets)))
+        self.group.update(offsets)
+        if number in self.lost:
+            raise TransactionFailed("the commit's answer was lost")
 
     async def renew(self) -> None:
         self.renewals += 1
@@ -78,7 +89,7 @@ def pipe(
     on_record: Callable[[Record], None],
     hooks: Deduper | None = None,
 ) -> tuple[TransactionalPipe, FakeConsumer]:
-    consumer = FakeConsumer(deque(batches), asyncio.Event())
+    consumer = FakeConsumer(deque(batches), asyncio.Event(), transactions.group)
 
     def transform(record: Record) -> list[Output]:
         on_record(record)
@@ -170,9 +181,8 @@ async def test_a_failed_transaction_drops_the_batch_transformed_meanwhile() -> N
     runner, consumer = pipe(batches, transactions, on_record, hooks=deduper)
     await asyncio.wait_for(runner.run(consumer.stop), 5)
     assert transactions.committed == []
-    # Every partition back to its first record not committed: tp0 to batch 1's first.
-    assert dict(consumer.seeks) == {TP0: 0, TP1: 7}
-    assert consumer.seeks[-1] == (TP0, 0)
+    # Every partition back to its first record not committed, once: tp0 to batch 1's first.
+    assert sorted(consumer.seeks) == [(TP0, 0), (TP1, 7)]
     assert all(deduper.admit(TP0, v) for v in ["0", "1", "2", "7"]), "nothing counts as published"
 
 
@@ -221,8 +231,25 @@ async def test_a_failed_transaction_renews_the_producer_and_the_batch_is_read_ag
     runner, consumer = pipe([batch, batch, batch], transactions, lambda _: None)
     await asyncio.wait_for(runner.run(consumer.stop), 5)
     assert transactions.renewals == 1
-    assert consumer.seeks == [(TP0, 0), (TP0, 0)]
+    assert consumer.seeks == [(TP0, 0)]
     assert transactions.committed == [([b"0", b"1"], {TP0: 2})]
+
+
+async def test_a_transaction_that_committed_though_its_commit_call_failed_is_not_read_again() -> (
+    None
+):
+    transactions, on_record = first_held_until(2)
+    transactions.lost = {0}
+    deduper = Deduper()
+    batches = [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2), TP1: records(TP1, 7)}]
+    runner, consumer = pipe(batches, transactions, on_record, hooks=deduper)
+    await asyncio.wait_for(runner.run(consumer.stop), 5)
+    assert transactions.committed == [([b"0", b"1"], {TP0: 2})]
+    assert transactions.renewals == 1
+    # tp0 from the group's committed offset, past batch 0; tp1 from batch 1's first.
+    assert sorted(consumer.seeks) == [(TP0, 2), (TP1, 7)]
+    assert not deduper.admit(TP0, "0"), "batch 0 counts as published"
+    assert deduper.admit(TP0, "2"), "batch 1 does not"
 
 
 def test_lag_is_exported_for_the_partitions_assigned_now_only() -> None:
