@@ -270,15 +270,10 @@ class TransactionalPipe:
     async def _settle(self, in_flight: InFlight, also: Pending | None = None) -> bool:
         """Waits for `in_flight`'s transaction. If it failed, every batch not committed
         (it, and `also` if given) is dropped and its partitions rewound; then False."""
-        batches = [in_flight.batch] if also is None else [also.batch, in_flight.batch]
         try:
             await in_flight.task
-        except Stale:
-            if self.hooks is not None:
-                self.hooks.aborted()
-            self._rewind(batches)
-            return False
         except Exception as err:  # noqa: BLE001 - every failure is recovered from (and logged)
+            batches = [in_flight.batch] if also is None else [also.batch, in_flight.batch]
             await self._recover(in_flight.batch, batches, err)
             return False
         self._backoff.reset()
@@ -286,25 +281,27 @@ class TransactionalPipe:
         return True
 
     async def _recover(self, sent: Batch, batches: list[Batch], err: Exception) -> None:
-        """After a failed commit call: a new producer (whose start settles the old one's
-        transaction), then each partition back to the group's committed offset. A commit
-        whose answer was lost (a broker restart, a call given up on) may have landed, so
-        the batches' first offsets are not enough: reading from there would publish the
-        batch twice."""
-        await asyncio.sleep(self._backoff.next())
-        await until_done(
-            self.transactions.renew, "a new transactional producer", (Exception,), self._backoff
-        )
+        """After a failed commit call, a new producer (whose start settles the old one's
+        transaction); then, as after a rebalance, each partition back to the group's
+        committed offset. Not to the batches' first offsets: a commit whose answer was
+        lost (a broker restart, a call given up on) may have landed, and a partition
+        revoked and assigned back may have been read further by another replica."""
+        stale = isinstance(err, Stale)
+        if not stale:
+            await asyncio.sleep(self._backoff.next())
+            await until_done(
+                self.transactions.renew, "a new transactional producer", (Exception,), self._backoff
+            )
         committed = await until_done(
             partial(self.consumer.committed, {tp for batch in batches for tp in batch}),
             "reading the committed offsets",
             (Exception,),
             self._backoff,
         )
-        landed = _landed(sent, committed)
+        landed = not stale and _landed(sent, committed)
         if landed:
             log.warning("the transaction committed though its commit call failed: %r", err)
-        else:
+        elif not stale:
             self.metrics.aborts.inc()
             log.warning("batch rolled back, will retry: %r", err, exc_info=err)
         if self.hooks is not None:
@@ -313,14 +310,12 @@ class TransactionalPipe:
             self.hooks.aborted()
         self._rewind(batches, committed)
 
-    def _rewind(
-        self, batches: list[Batch], committed: dict[TopicPartition, int] | None = None
-    ) -> None:
+    def _rewind(self, batches: list[Batch], committed: dict[TopicPartition, int]) -> None:
         """Each partition back to its first record not committed: the group's committed
-        offset where known, else the oldest batch's first (batches are given newest
-        first). Partitions no longer ours are their new owner's."""
+        offset, else (none committed yet) the oldest batch's first (batches are given
+        newest first). Partitions no longer ours are their new owner's."""
         starts = {tp: records[0].offset for batch in batches for tp, records in batch.items()}
-        starts.update(committed or {})
+        starts.update(committed)
         assigned = self.consumer.assignment()
         for tp, offset in starts.items():
             if tp in assigned:

@@ -211,6 +211,33 @@ async def test_a_batch_read_before_a_revocation_is_not_committed() -> None:
     assert deduper.admit(TP0, "2"), "batch 2 did not"
 
 
+async def test_a_batch_read_before_a_rebalance_resumes_from_the_group_s_committed_offset() -> None:
+    second_transformed = asyncio.Event()
+    release = asyncio.Event()
+    transactions = FakeTransactions(gates={0: release})
+
+    def on_record(record: Record) -> None:
+        if record.offset == 2:
+            second_transformed.set()
+
+    batches = [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2)}]
+    runner, consumer = pipe(batches, transactions, on_record)
+    running = asyncio.create_task(runner.run(consumer.stop))
+    await asyncio.wait_for(second_transformed.wait(), 5)
+    revoking = asyncio.create_task(runner.listener.on_partitions_revoked([TP0]))
+
+    async def another_replica_reads_on() -> None:
+        async with runner.lock:  # after the revocation, before batch 1 is tried
+            transactions.group[TP0] = 9
+
+    other = asyncio.create_task(another_replica_reads_on())
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.wait_for(asyncio.gather(running, revoking, other), 5)
+    assert transactions.committed == [([b"0", b"1"], {TP0: 2})]
+    assert consumer.seeks == [(TP0, 9)], "not back to batch 1's first record, 2"
+
+
 def test_the_deduper_commits_batches_in_order() -> None:
     deduper = Deduper()
     deduper.started()
