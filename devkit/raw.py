@@ -43,8 +43,8 @@ Message = tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]  # topic, key
 async def publish(kafka: KafkaSettings, messages: list[Message]) -> None:
     """Every message sent, then every acknowledgement awaited."""
     producer = durable_producer(kafka)
-    await producer.start()
     try:
+        await producer.start()  # inside: a start that fails (broker down) is closed too
         futures = [
             await producer.send(topic, value, key=key, headers=headers)
             for topic, key, value, headers in messages
