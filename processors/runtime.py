@@ -300,7 +300,9 @@ class TransactionalPipe:
         )
         landed = not stale and _landed(sent, committed)
         if landed:
-            log.warning("the transaction committed though its commit call failed: %r", err)
+            # Its own commit landed (the answer was lost), or, in a replica that lost the
+            # partitions, their new owner has read past it: published either way.
+            log.warning("the batch is committed though its commit call failed: %r", err)
         elif not stale:
             self.metrics.aborts.inc()
             log.warning("batch rolled back, will retry: %r", err, exc_info=err)
@@ -355,8 +357,8 @@ class TransactionalPipe:
 
 
 def _landed(batch: Batch, committed: dict[TopicPartition, int]) -> bool:
-    """Whether the group's committed offsets already cover `batch` (its transaction
-    committed: a transaction's offsets land with its outputs or not at all)."""
+    """Whether the group's committed offsets already cover `batch`: its records are
+    published (a transaction's offsets land with its outputs or not at all)."""
     return all(committed.get(tp, -1) > records[-1].offset for tp, records in batch.items())
 
 
