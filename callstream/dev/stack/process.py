@@ -79,6 +79,7 @@ class Managed:
                 start_new_session=True,
             )
         self.pid_file.write_text(f"{proc.pid}\n")
+        _wait_for_exec(proc.pid)  # so that pid() finds the marker from now on
         return proc.pid
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -129,23 +130,35 @@ def last_lines(path: Path, lines: int = 25) -> list[str] | None:
 
 
 def _cmdline_has(pid: int, marker: str) -> bool:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return marker.encode() in raw
+
+
+def _wait_for_exec(pid: int) -> None:
+    """Until the started program's command line is readable: Popen returns before the
+    kernel has set up the new program's arguments, and until then it reads empty."""
     deadline = time.monotonic() + EXEC_SECONDS
-    while True:
-        try:
-            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return False
-        if raw or time.monotonic() >= deadline:
-            return marker.encode() in raw
-        # Empty: a process still being exec'd (Popen returns before the kernel has set
-        # up the new program's arguments), or a kernel thread.
+    while time.monotonic() < deadline and _state(pid) not in (None, "Z"):  # not ended
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/cmdline").read_bytes():
+                return
         time.sleep(0.01)
 
 
-def _alive(pid: int) -> bool:
+def _state(pid: int) -> str | None:
+    """The process's state letter (R, S, Z, …); None if there is no such process."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    state = _state(pid)
+    if state is None:
         return False
     if state == "Z":  # a zombie has exited; reap it if it is our child
         with contextlib.suppress(ChildProcessError):
