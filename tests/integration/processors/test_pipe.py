@@ -9,8 +9,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import Producer
-
+from devkit.raw import publish
 from processors.consumer import Record, TopicPartition
 from processors.pipe import PipeSpec, transactional_pipe
 from processors.runtime import Transactions
@@ -41,20 +40,13 @@ class FirstAnswerLost:
         await self.inner.renew()
 
 
-def _produce(services: Services, topic: str, values: list[bytes]) -> None:
-    producer = Producer({**services.kafka.rdkafka_settings(), "acks": "all"})
-    for value in values:
-        producer.produce(topic, value, b"key")
-    assert producer.flush(30) == 0
-
-
 async def test_a_transaction_whose_answer_was_lost_is_not_published_again(
     services: Services, new_topic: TopicFactory
 ) -> None:
     source, out, dlq = [await new_topic(name, 1) for name in ("pipe-in", "pipe-out", "pipe-dlq")]
     first = [b"a%d" % n for n in range(COUNT)]
     then = [b"b%d" % n for n in range(COUNT)]
-    await asyncio.to_thread(_produce, services, source, first)
+    await publish(services.kafka, [(source, b"key", value, []) for value in first])
     name = uuid.uuid4().hex
     spec = PipeSpec("test", f"g-{name}", f"t-{name}", [source], dlq)
 
@@ -67,7 +59,7 @@ async def test_a_transaction_whose_answer_was_lost_is_not_published_again(
             await asyncio.wait_for(answer_lost.lost.wait(), 60)
             # Later records, in the same partition: once they are out, whatever the pipe
             # read again after the failure is out before them.
-            await asyncio.to_thread(_produce, services, source, then)
+            await publish(services.kafka, [(source, b"key", value, []) for value in then])
             async with asyncio.timeout(60):
                 while then[-1] not in (
                     values := [r.value for r in await read_topic(services.kafka, out)]
