@@ -45,7 +45,12 @@ class Stuck(Exception):
     """A blocking librdkafka call overran its own timeout."""
 
 
-GRACE = 15.0  # how long past its own timeout a blocking call is waited for
+# Each blocking call's own timeout. A transaction takes milliseconds; one not committed in
+# this time is given up on and its batch read again (from the group's committed offsets,
+# so a commit that did land is not repeated). It also bounds how long a call that does
+# not heed its timeout (below) holds the pipe up after a broker restart.
+CALL_TIMEOUT = 10.0
+GRACE = 5.0  # how long past its own timeout a blocking call is waited for
 
 
 def _settle(done: asyncio.Future[None], failure: BaseException | None) -> None:
@@ -92,7 +97,7 @@ class RdTransactions:
         config: dict[str, Any],
         member: GroupMember,
         *,
-        timeout: float = 30.0,
+        timeout: float = CALL_TIMEOUT,
         grace: float = GRACE,
         factory: Callable[[dict[str, Any]], Producer] = Producer,
     ) -> None:
@@ -183,10 +188,12 @@ class RdTransactions:
         try:
             await asyncio.wait_for(asyncio.shield(done), waited)
         except TimeoutError:
-            given_up.set()
-            done.cancel()  # what the thread reports later is dropped
             names = " and ".join(getattr(call.func, "__name__", "call") for call in calls)
             raise Stuck(f"{names} did not return within {waited:.1f}s") from None
+        finally:
+            if not done.done():  # timed out, or the caller was cancelled (a stop)
+                given_up.set()
+                done.cancel()  # what the thread reports later is dropped
 
     async def _produce_when_room(self, producer: Producer, output: Output) -> None:
         """Deliver what is queued (off the loop), then produce."""

@@ -103,6 +103,24 @@ async def test_a_producer_given_up_on_is_not_asked_to_commit_when_its_call_retur
     assert built[0].calls == ["init", "begin", "produce", "send_offsets", "send_offsets returned"]
 
 
+async def test_a_transaction_cancelled_mid_call_asks_its_producer_nothing_more() -> None:
+    transactions, built = stuck_transactions(grace=5.0)  # a stop, well before the timeout
+    await transactions.start()
+    committing = asyncio.create_task(
+        transactions.commit([Output("out", b"k", b"v")], {("raw", 0): 1})
+    )
+    while "send_offsets" not in built[0].calls:
+        await asyncio.sleep(0.01)
+    committing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await committing
+    built[0].unstuck.set()
+    while "send_offsets returned" not in built[0].calls:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # time enough for the thread to make a further call, were it to
+    assert built[0].calls == ["init", "begin", "produce", "send_offsets", "send_offsets returned"]
+
+
 async def test_a_start_that_overruns_its_timeout_fails_in_time_and_leaves_no_producer() -> None:
     transactions, built = stuck_transactions(grace=0.2, also=frozenset({"init"}))
     started = time.monotonic()
