@@ -20,9 +20,10 @@ member that lost its partitions cannot commit for them (KIP-447).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
@@ -221,17 +222,17 @@ class TransactionalPipe:
             elif not in_flight.task.done():
                 await asyncio.wait({in_flight.task}, timeout=LOOK_AGAIN_SECONDS)
                 continue
-            if in_flight is not None and not await self._settle(in_flight, pending):
+            if in_flight is not None and not await self._settle(in_flight, stop, pending):
                 in_flight = pending = None
                 continue
             in_flight = self._send(pending) if pending is not None else None
             pending = None
             await asyncio.sleep(0)  # the transaction starts (and sends) before the next transform
         if pending is not None:
-            settled = in_flight is None or await self._settle(in_flight, pending)
+            settled = in_flight is None or await self._settle(in_flight, stop, pending)
             in_flight = self._send(pending) if settled else None  # failed: settled already
         if in_flight is not None:
-            await self._settle(in_flight)
+            await self._settle(in_flight, stop)
 
     def _pending(self) -> Pending:
         if self.hooks is not None:
@@ -267,14 +268,20 @@ class TransactionalPipe:
                     await asyncio.sleep(0)
         return outputs
 
-    async def _settle(self, in_flight: InFlight, also: Pending | None = None) -> bool:
+    async def _settle(
+        self, in_flight: InFlight, stop: asyncio.Event, also: Pending | None = None
+    ) -> bool:
         """Waits for `in_flight`'s transaction. If it failed, every batch not committed
-        (it, and `also` if given) is dropped and its partitions rewound; then False."""
+        (it, and `also` if given) is dropped and its partitions rewound (or, once `stop`
+        is set, left to the next reader); then False."""
         try:
             await in_flight.task
         except Exception as err:  # noqa: BLE001 - every failure is recovered from (and logged)
             batches = [in_flight.batch] if also is None else [also.batch, in_flight.batch]
-            await self._recover(in_flight.batch, batches, err)
+            if stop.is_set() or not await _unless_set(
+                stop, partial(self._recover, in_flight.batch, batches, err)
+            ):
+                self._give_up(err)
             return False
         self._backoff.reset()
         self._export_lag()
@@ -311,6 +318,17 @@ class TransactionalPipe:
                 self.hooks.committed()
             self.hooks.aborted()
         self._rewind(batches, committed)
+
+    def _give_up(self, err: Exception) -> None:
+        """A transaction failed as the pipe stops: what it held is read again by whoever
+        reads the partitions next, from the group's committed offsets. Nothing is retried
+        (the broker may be gone for good). A transaction the failed call left open ends
+        when this replica's successor starts (the same transactional id), or times out."""
+        log.warning("the last batch is left uncommitted as the pipe stops: %r", err)
+        if not isinstance(err, Stale):
+            self.metrics.aborts.inc()
+        if self.hooks is not None:
+            self.hooks.aborted()
 
     def _rewind(self, batches: list[Batch], committed: dict[TopicPartition, int]) -> None:
         """Each partition back to its first record not committed: the group's committed
@@ -354,6 +372,23 @@ class TransactionalPipe:
             (topic, str(partition)): lag for (topic, partition), lag in self.consumer.lag().items()
         }
         self.metrics.set_lag(lags)
+
+
+async def _unless_set(stop: asyncio.Event, work: Callable[[], Coroutine[None, None, None]]) -> bool:
+    """`work()` to its end (True), or cancelled as soon as `stop` is set (False)."""
+    task = asyncio.ensure_future(work())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
 
 
 def _landed(batch: Batch, committed: dict[TopicPartition, int]) -> bool:

@@ -23,18 +23,21 @@ def records(tp: TopicPartition, *offsets: int) -> list[Record]:
 
 @dataclass
 class FakeConsumer:
-    """Hands out `batches` in turn (None: nothing fetched yet), then sets `stop`; `group`
-    holds the offsets committed."""
+    """Hands out `batches` in turn (None: nothing fetched yet), then sets `stop` (with
+    `stop_after_rewind`, only once the pipe has sought: a failure settled while running,
+    not as it stops); `group` holds the offsets committed."""
 
     batches: deque[Batch | None]
     stop: asyncio.Event
     group: dict[TopicPartition, int]
+    stop_after_rewind: bool = False
     seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
     assigned: set[TopicPartition] = field(default_factory=lambda: {TP0, TP1})
 
     async def getmany(self, timeout_ms: int, max_records: int) -> Batch:
         if not self.batches:
-            self.stop.set()
+            if self.seeks or not self.stop_after_rewind:
+                self.stop.set()
         elif (batch := self.batches.popleft()) is not None:
             return batch
         await asyncio.sleep(0)
@@ -65,6 +68,7 @@ class FakeTransactions:
     committed: list[tuple[list[bytes], dict[TopicPartition, int]]] = field(default_factory=list)
     started: int = 0
     renewals: int = 0
+    broker_gone: bool = False  # renew() fails
 
     async def commit(self, outputs: Sequence[Output], offsets: dict[TopicPartition, int]) -> None:
         number = self.started
@@ -81,6 +85,8 @@ class FakeTransactions:
 
     async def renew(self) -> None:
         self.renewals += 1
+        if self.broker_gone:
+            raise TransactionFailed("transactions could not start: broker gone")
 
 
 def pipe(
@@ -88,8 +94,10 @@ def pipe(
     transactions: FakeTransactions,
     on_record: Callable[[Record], None],
     hooks: Deduper | None = None,
+    *,
+    stop_after_rewind: bool = False,
 ) -> tuple[TransactionalPipe, FakeConsumer]:
-    consumer = FakeConsumer(deque(batches), asyncio.Event(), transactions.group)
+    consumer = FakeConsumer(deque(batches), asyncio.Event(), transactions.group, stop_after_rewind)
 
     def transform(record: Record) -> list[Output]:
         on_record(record)
@@ -178,7 +186,7 @@ async def test_a_failed_transaction_drops_the_batch_transformed_meanwhile() -> N
     transactions, on_record = first_held_until(2, fail={0})
     deduper = Deduper()
     batches = [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2), TP1: records(TP1, 7)}]
-    runner, consumer = pipe(batches, transactions, on_record, hooks=deduper)
+    runner, consumer = pipe(batches, transactions, on_record, hooks=deduper, stop_after_rewind=True)
     await asyncio.wait_for(runner.run(consumer.stop), 5)
     assert transactions.committed == []
     # Every partition back to its first record not committed, once: tp0 to batch 1's first.
@@ -197,7 +205,7 @@ async def test_a_batch_read_before_a_revocation_is_not_committed() -> None:
             second_transformed.set()
 
     batches = [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2)}]
-    runner, consumer = pipe(batches, transactions, on_record, hooks=deduper)
+    runner, consumer = pipe(batches, transactions, on_record, hooks=deduper, stop_after_rewind=True)
     running = asyncio.create_task(runner.run(consumer.stop))
     await asyncio.wait_for(second_transformed.wait(), 5)
     revoking = asyncio.create_task(runner.listener.on_partitions_revoked([TP0]))
@@ -221,7 +229,7 @@ async def test_a_batch_read_before_a_rebalance_resumes_from_the_group_s_committe
             second_transformed.set()
 
     batches = [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2)}]
-    runner, consumer = pipe(batches, transactions, on_record)
+    runner, consumer = pipe(batches, transactions, on_record, stop_after_rewind=True)
     running = asyncio.create_task(runner.run(consumer.stop))
     await asyncio.wait_for(second_transformed.wait(), 5)
     revoking = asyncio.create_task(runner.listener.on_partitions_revoked([TP0]))
@@ -269,7 +277,7 @@ async def test_a_transaction_that_committed_though_its_commit_call_failed_is_not
     transactions.lost = {0}
     deduper = Deduper()
     batches = [{TP0: records(TP0, 0, 1)}, {TP0: records(TP0, 2), TP1: records(TP1, 7)}]
-    runner, consumer = pipe(batches, transactions, on_record, hooks=deduper)
+    runner, consumer = pipe(batches, transactions, on_record, hooks=deduper, stop_after_rewind=True)
     await asyncio.wait_for(runner.run(consumer.stop), 5)
     assert transactions.committed == [([b"0", b"1"], {TP0: 2})]
     assert transactions.renewals == 1
@@ -277,6 +285,40 @@ async def test_a_transaction_that_committed_though_its_commit_call_failed_is_not
     assert sorted(consumer.seeks) == [(TP0, 2), (TP1, 7)]
     assert not deduper.admit(TP0, "0"), "batch 0 counts as published"
     assert deduper.admit(TP0, "2"), "batch 1 does not"
+
+
+async def test_a_transaction_failed_as_the_pipe_stops_is_left_to_the_next_reader() -> None:
+    transactions = FakeTransactions(fail={0})
+    deduper = Deduper()
+    runner, consumer = pipe([{TP0: records(TP0, 0, 1)}], transactions, lambda _: None, deduper)
+    await asyncio.wait_for(runner.run(consumer.stop), 5)
+    assert transactions.committed == []
+    assert transactions.renewals == 0, "nothing is retried"
+    assert consumer.seeks == [], "nobody reads on here"
+    assert deduper.admit(TP0, "0"), "nothing counts as published"
+
+
+async def test_a_pipe_stopping_with_the_broker_gone_does_not_wait_for_it() -> None:
+    transactions = FakeTransactions(fail={0}, broker_gone=True)
+    runner, consumer = pipe([{TP0: records(TP0, 0, 1)}], transactions, lambda _: None)
+    await asyncio.wait_for(runner.run(consumer.stop), 5)
+    assert transactions.renewals == 0, "nothing is retried"
+    assert transactions.committed == []
+
+
+async def test_a_recovery_under_way_ends_when_the_pipe_is_told_to_stop() -> None:
+    transactions = FakeTransactions(fail={0}, broker_gone=True)
+    batches = [{TP0: records(TP0, 0, 1)}, None]
+    runner, consumer = pipe(batches, transactions, lambda _: None, stop_after_rewind=True)
+    running = asyncio.create_task(runner.run(consumer.stop))
+    async with asyncio.timeout(5):
+        while transactions.renewals == 0:  # the broker is gone: renewing until it is back
+            await asyncio.sleep(0.01)
+    consumer.stop.set()
+    await asyncio.wait_for(running, 2)
+    assert transactions.renewals == 1, "the recovery's first try, no more"
+    assert consumer.seeks == []
+    assert transactions.committed == []
 
 
 def test_lag_is_exported_for_the_partitions_assigned_now_only() -> None:
