@@ -147,6 +147,7 @@ class InFlight:
     """A batch whose transaction is running."""
 
     batch: Batch
+    outputs: list[Output]
     task: asyncio.Task[None]
 
 
@@ -250,7 +251,7 @@ class TransactionalPipe:
         task = asyncio.create_task(
             self._transaction(pending.outputs, pending.batch, pending.generation)
         )
-        return InFlight(pending.batch, task)
+        return InFlight(pending.batch, pending.outputs, task)
 
     async def _transform(self, batch: Batch) -> list[Output]:
         outputs: list[Output] = []
@@ -279,7 +280,7 @@ class TransactionalPipe:
         except Exception as err:  # noqa: BLE001 - every failure is recovered from (and logged)
             batches = [in_flight.batch] if also is None else [also.batch, in_flight.batch]
             if stop.is_set() or not await _unless_set(
-                stop, partial(self._recover, in_flight.batch, batches, err)
+                stop, partial(self._recover, in_flight, batches, err)
             ):
                 self._give_up(err)
             return False
@@ -287,7 +288,7 @@ class TransactionalPipe:
         self._export_lag()
         return True
 
-    async def _recover(self, sent: Batch, batches: list[Batch], err: Exception) -> None:
+    async def _recover(self, sent: InFlight, batches: list[Batch], err: Exception) -> None:
         """After a failed commit call, a new producer (whose start settles the old one's
         transaction); then, as after a rebalance, each partition back to the group's
         committed offset. Not to the batches' first offsets: a commit whose answer was
@@ -305,11 +306,12 @@ class TransactionalPipe:
             (Exception,),
             self._backoff,
         )
-        landed = not stale and _landed(sent, committed)
+        landed = not stale and _landed(sent.batch, committed)
         if landed:
             # Its own commit landed (the answer was lost), or, in a replica that lost the
             # partitions, their new owner has read past it: published either way.
             log.warning("the batch is committed though its commit call failed: %r", err)
+            self._count(sent.outputs)
         elif not stale:
             self.metrics.aborts.inc()
             log.warning("batch rolled back, will retry: %r", err, exc_info=err)
@@ -348,6 +350,10 @@ class TransactionalPipe:
             await self._commit(outputs, batch)
         if self.hooks is not None:
             self.hooks.committed()
+        self._count(outputs)
+
+    def _count(self, outputs: list[Output]) -> None:
+        """Published: counted by topic."""
         produced = Counter(output.topic for output in outputs)
         for topic, count in produced.items():
             if topic == self.deadletter_topic:

@@ -285,6 +285,8 @@ async def test_a_transaction_that_committed_though_its_commit_call_failed_is_not
     assert sorted(consumer.seeks) == [(TP0, 2), (TP1, 7)]
     assert not deduper.admit(TP0, "0"), "batch 0 counts as published"
     assert deduper.admit(TP0, "2"), "batch 1 does not"
+    registry = runner.metrics.registry
+    assert registry.get_sample_value("callstream_produced_records_total", {"topic": "out"}) == 2
 
 
 async def test_a_transaction_failed_as_the_pipe_stops_is_left_to_the_next_reader() -> None:
