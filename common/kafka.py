@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError, for_code
+from aiokafka.errors import (
+    KafkaError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+    for_code,
+)
 from aiokafka.partitioner import murmur2
 
 from common.config import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+# aiokafka's commit tries again, for ever, until a group coordinator answers; a commit
+# not done in this time is given up on (the records after the last commit are read again).
+COMMIT_SECONDS: Final = 10.0
 
 
 class KeyHashPartitioner:
@@ -62,6 +75,54 @@ def manual_consumer(
     return AIOKafkaConsumer(*topics, **settings.client_kwargs(), **options)
 
 
+class CommitTimedOut(KafkaError):  # type: ignore[misc]
+    """A commit given up on: the next one covers its offsets, or the records are read again."""
+
+    retriable = True
+
+
+class Committer(Protocol):
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
+
+
+async def commit_within(
+    consumer: Committer,
+    offsets: Mapping[TopicPartition, int],
+    seconds: float = COMMIT_SECONDS,
+) -> None:
+    """`consumer.commit(offsets)`, or CommitTimedOut after `seconds`."""
+    try:
+        async with asyncio.timeout(seconds):
+            await consumer.commit(dict(offsets))
+    except TimeoutError:
+        raise CommitTimedOut(f"offsets not committed within {seconds:g}s") from None
+
+
+async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
+    """`consumer.stop()`. With the brokers away, aiokafka's stop can end in the
+    CancelledError of a fetch it cancelled itself (aio-libs/aiokafka#647): that one is
+    logged; a stop that is itself cancelled still raises."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.warning("the consumer stopped with one of its own fetches cancelled (aiokafka #647)")
+
+
+async def stop_producer(producer: AIOKafkaProducer, within: float = COMMIT_SECONDS) -> None:
+    """`producer.stop()`, which first delivers what is queued and waits for the brokers to
+    take it: given up on after `within` seconds, and what was not delivered is dropped.
+    So only for records whose sender has not counted them as sent (not acknowledged: a
+    consumer has not committed their input, a publisher has not returned)."""
+    try:
+        async with asyncio.timeout(within):
+            await producer.stop()
+    except TimeoutError:
+        log.warning("the producer stopped with records not delivered after %gs", within)
+
+
 @contextlib.asynccontextmanager
 async def committed_reader(settings: KafkaSettings) -> AsyncIterator[AIOKafkaConsumer]:
     """A started group-less consumer of committed records (read_committed); the caller
@@ -76,7 +137,7 @@ async def committed_reader(settings: KafkaSettings) -> AsyncIterator[AIOKafkaCon
     try:
         yield consumer
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 @contextlib.asynccontextmanager

@@ -9,7 +9,7 @@ import time
 from zoneinfo import ZoneInfo
 
 from common.config import KafkaSettings
-from common.kafka import durable_producer
+from common.kafka import durable_producer, stop_producer
 from common.topics import Header, Topics
 from yunhu.sim.traffic import Callback, callbacks, plan_call
 
@@ -52,7 +52,7 @@ async def publish(kafka: KafkaSettings, messages: list[Message]) -> None:
         for future in futures:
             await future
     finally:
-        await producer.stop()
+        await stop_producer(producer)  # bounded: a cancelled publish, its broker gone
 
 
 async def publish_raw(kafka: KafkaSettings, topics: Topics, items: list[Callback]) -> None:

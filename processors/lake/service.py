@@ -20,7 +20,7 @@ from aiokafka.errors import IllegalStateError, KafkaError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.config import KafkaSettings
-from common.kafka import manual_consumer
+from common.kafka import commit_within, manual_consumer, stop_consumer
 from common.metrics import ServiceMetrics
 from common.retry import until_done
 from common.settings import load
@@ -102,7 +102,7 @@ class Lake:
                     if self._due():
                         await self._flush_or_wait(stop)
             async with self.lock:
-                await self.flush()
+                await self._last_flush()
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -153,6 +153,14 @@ class Lake:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 2.0)
 
+    async def _last_flush(self) -> None:
+        """As the lake stops: what is buffered, written and committed once, not retried
+        (Kafka or S3 may be gone for good); what is not committed the next owner reads."""
+        try:
+            await self.flush()
+        except (KafkaError, OSError, BotoCoreError, ClientError) as err:
+            log.warning("last lake flush failed; the next owner re-reads: %r", err)
+
     def _due(self) -> bool:
         if self.buffer.records >= self.settings.flush_records:
             return True
@@ -170,7 +178,7 @@ class Lake:
         except Exception:
             self._rewind(objects)
             raise
-        await self.consumer.commit(offsets)
+        await commit_within(self.consumer, offsets)
         self._progress_at = time.monotonic()
         if not self.buffer.records:
             self.oldest_at = None
@@ -230,4 +238,4 @@ async def lake_service(
     try:
         yield lake
     finally:
-        await client.stop()
+        await stop_consumer(client)

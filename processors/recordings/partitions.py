@@ -6,7 +6,8 @@ poll loop (and `max_poll_interval` never expires); its offsets are committed whe
 batch is done. A record whose outcome Kafka did not acknowledge stops its batch there:
 the offsets before it are committed and the partition is rewound to it, so it is read
 again. On revocation the batches of the revoked partitions finish and commit first, so
-the next owner starts after them.
+the next owner starts after them; at a stop, those that do not finish in time are left
+to the next owner.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ from typing import Any, Protocol
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 
+from common.kafka import commit_within
+
 log = logging.getLogger(__name__)
 
 Handle = Callable[[Any], Awaitable[None]]
 REREAD_AFTER = 1.0  # seconds a partition waits before a record Kafka refused is read again
+FINISH_WITHIN = 20.0  # seconds the batches get to finish at a stop (deploy/ stops at 40)
 
 
 class PausingConsumer(Protocol):
@@ -83,7 +87,9 @@ class PartitionWorkers(ConsumerRebalanceListener):  # type: ignore[misc]
         if not done:
             return
         try:
-            await self.consumer.commit({tp: worked.next_offset for tp, worked in done.items()})
+            await commit_within(
+                self.consumer, {tp: worked.next_offset for tp, worked in done.items()}
+            )
         except KafkaError as err:  # CommitFailedError, IllegalStateError, a broker away…
             log.warning("offsets not committed; they are redone: %r", err)
         assigned = self.consumer.assignment()
@@ -96,6 +102,20 @@ class PartitionWorkers(ConsumerRebalanceListener):  # type: ignore[misc]
                 self.consumer.resume(tp)
             except IllegalStateError:  # given up since `assignment()`
                 continue
+
+    async def finish(self, within: float) -> None:
+        """As the service stops: every batch gets up to `within` seconds to finish (Kafka
+        may be gone for good, and aiokafka's sends wait for it); those still running then
+        are cancelled, and their records read again by the next owner. The rest commit."""
+        if self.tasks:
+            _, late = await asyncio.wait(self.tasks.values(), timeout=within)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+                log.warning("batches left unfinished as the service stops", extra={"n": len(late)})
+            self.tasks = {tp: task for tp, task in self.tasks.items() if not task.cancelled()}
+        await self.settle()
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         await self.settle(set(revoked), wait=True)

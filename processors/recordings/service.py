@@ -28,14 +28,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import Counter
 
 from common.config import KafkaSettings
-from common.kafka import durable_producer, manual_consumer
+from common.kafka import durable_producer, manual_consumer, stop_consumer, stop_producer
 from common.records import CdrRecord, RecordingRecord
 from common.retry import until_done
 from common.settings import load
 from common.topics import Header, Topics, dead_letter_headers
 from processors.recordings.archive import Archived, S3Archive
 from processors.recordings.fetch import UnsafeKeyError, fetch_and_archive
-from processors.recordings.partitions import PartitionWorkers
+from processors.recordings.partitions import FINISH_WITHIN, PartitionWorkers
 from processors.runtime import PipeMetrics, export_lag
 from yunhu.api import (
     Credentials,
@@ -300,7 +300,7 @@ async def consume(
             workers.start(tp, records)
         await workers.settle()
         await export_lag(consumer, metrics)
-    await workers.settle(wait=True)
+    await workers.finish(FINISH_WITHIN)
 
 
 def subscription(topics: Topics) -> list[str]:
@@ -333,7 +333,7 @@ async def recordings_service(
     )
     async with contextlib.AsyncExitStack() as stack:
         await until_done(producer.start, "starting the producer", retry_on=(KafkaError,))
-        stack.push_async_callback(producer.stop)
+        stack.push_async_callback(stop_producer, producer)
         listed = [host for tenant in tenants.values() for host in tenant.download_hosts]
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(listed))
         session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
@@ -348,5 +348,5 @@ async def recordings_service(
         workers = PartitionWorkers(consumer, recorder.handle)
         consumer.subscribe(subscription(topics), listener=workers)
         await until_done(consumer.start, "starting the consumer", retry_on=(KafkaError,))
-        stack.push_async_callback(consumer.stop)
+        stack.push_async_callback(stop_consumer, consumer)
         yield RecordingsService(recorder, consumer, workers)

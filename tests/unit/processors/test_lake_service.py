@@ -1,18 +1,21 @@
 """The lake's flush with a fake consumer and a fake S3 put: objects are written before
 the offsets after them are committed; what was not written is read again and nothing
 committed; partitions given up are flushed first, or forgotten if that fails; a stop
-flushes what is buffered."""
+flushes what is buffered, and ends even with Kafka gone."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
 
+from common.kafka import commit_within
+from processors.lake import service
 from processors.lake.service import Lake, LakeSettings
 from tests.support.running import running
 from tests.unit.processors.test_lake_lines import Rec
@@ -26,6 +29,7 @@ class FakeConsumer:
     journal: list[str]
     batches: deque[dict[TopicPartition, list[Any]]] = field(default_factory=deque)
     seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
+    away: bool = False  # Kafka gone: a commit waits for a coordinator for ever, as aiokafka's
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
         if self.batches:
@@ -34,6 +38,8 @@ class FakeConsumer:
         return {}
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if self.away:
+            await asyncio.Event().wait()
         self.journal.append(f"commit {offsets[TP]}")
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
@@ -116,3 +122,19 @@ async def test_the_run_flushes_on_count_and_on_stop() -> None:
         while consumer.batches:
             await asyncio.sleep(0.01)
     assert s3.journal[2:] == ["put 2-42.ndjson.gz", "commit 43"]
+
+
+async def test_a_stop_with_kafka_gone_ends_with_the_writes_not_committed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(service, "commit_within", partial(commit_within, seconds=0.05))
+    made, consumer, s3 = lake(flush_records=10, flush_seconds=60.0, lag_every=60.0)
+    consumer.away = True
+    consumer.batches.append({TP: records(40, 41)})
+    stop = asyncio.Event()
+    run = asyncio.create_task(made.run(stop))
+    while consumer.batches:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(run, 5)
+    assert s3.journal == ["put 2-40.ndjson.gz"], "written, not committed: the next owner re-reads"

@@ -1,6 +1,7 @@
 """PartitionWorkers with a fake consumer: a finished batch is committed and its partition
 resumed; a record Kafka refused is read again and nothing after it is committed; a failed
-commit or a partition given up meanwhile does not stop the service."""
+commit or a partition given up meanwhile does not stop the service; a stop does not wait
+for a batch for ever."""
 
 from __future__ import annotations
 
@@ -149,3 +150,20 @@ async def test_a_bug_in_handling_is_not_swallowed() -> None:
     workers.start(TP, batch(1))
     with pytest.raises(ZeroDivisionError):
         await workers.settle(wait=True)
+
+
+async def test_a_stop_commits_the_batches_that_finish_in_time_and_leaves_the_rest() -> None:
+    consumer = FakeConsumer()
+    stuck = TopicPartition("cdr", 1)
+    consumer.assigned.add(stuck)
+
+    async def handle(record: Any) -> None:
+        if record.topic == "stuck":  # its outcome's send waits for a broker that is gone
+            await asyncio.Event().wait()
+
+    workers = PartitionWorkers(consumer, handle)
+    workers.start(TP, batch(1, 2))
+    workers.start(stuck, [Rec("stuck", 7)])
+    await asyncio.wait_for(workers.finish(within=0.05), 2)
+    assert consumer.commits == [{TP: 3}], "the stuck batch is read again by the next owner"
+    assert workers.tasks == {}
