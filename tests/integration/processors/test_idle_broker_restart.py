@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aiokafka.errors import GroupCoordinatorNotAvailableError
+
 from common.config import KafkaSettings
 from common.kafka import kafka_admin
 from common.topics import Topics
@@ -34,12 +36,16 @@ BOARD_GROUP = "board-restart"
 
 
 async def unread(kafka: KafkaSettings, group: str, records: set[Position]) -> int:
-    """Partitions whose last record of `records` `group` has not committed past."""
+    """Partitions whose last record of `records` `group` has not committed past (all of
+    them while the group's coordinator cannot be found: a young broker, a restart)."""
     ends: dict[tuple[str, int], int] = {}
     for topic, partition, offset in records:
         ends[topic, partition] = max(ends.get((topic, partition), 0), offset + 1)
     async with kafka_admin(kafka) as admin:
-        committed = await admin.list_consumer_group_offsets(group)
+        try:
+            committed = await admin.list_consumer_group_offsets(group)
+        except GroupCoordinatorNotAvailableError:
+            return len(ends)
     done = {(tp.topic, tp.partition): meta.offset for tp, meta in committed.items()}
     return sum(1 for tp, end in ends.items() if done.get(tp, -1) < end)
 
