@@ -175,10 +175,11 @@ class Lake:
             return
         try:
             await asyncio.gather(*(self._write(o) for o in objects))
+            await commit_within(self.consumer, offsets)
         except Exception:
+            # Read again, written again (the same names), committed by a later flush.
             self._rewind(objects)
             raise
-        await commit_within(self.consumer, offsets)
         self._progress_at = time.monotonic()
         if not self.buffer.records:
             self.oldest_at = None
@@ -188,7 +189,8 @@ class Lake:
         )
 
     def _rewind(self, objects: list[LakeObject]) -> None:
-        """Not written: read those records again (from the first of each partition)."""
+        """Not written or not committed: read those records again (from the first of each
+        partition)."""
         starts: dict[TopicPartition, int] = {}
         for item in objects:
             first = starts.setdefault(item.partition, item.start_offset)

@@ -1,6 +1,6 @@
 """The lake's flush with a fake consumer and a fake S3 put: objects are written before
-the offsets after them are committed; what was not written is read again and nothing
-committed; partitions given up are flushed first, or forgotten if that fails; a stop
+the offsets after them are committed; what was not written, or not committed, is read
+again; partitions given up are flushed first, or forgotten if that fails; a stop
 flushes what is buffered, and ends even with Kafka gone."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from common.kafka import commit_within
+from common.kafka import CommitTimedOut, commit_within
 from processors.lake import service
 from processors.lake.service import Lake, LakeSettings
 from tests.support.running import running
@@ -98,6 +98,19 @@ async def test_what_was_not_written_is_read_again_and_nothing_committed() -> Non
         await made.flush()
     assert s3.journal == []
     assert consumer.seeks == [(TP, 40)]
+
+
+async def test_what_was_written_but_not_committed_is_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(service, "commit_within", partial(commit_within, seconds=0.05))
+    made, consumer, s3 = lake()
+    consumer.away = True
+    add(made, 40, 41)
+    with pytest.raises(CommitTimedOut):
+        await made.flush()
+    assert s3.journal == ["put 2-40.ndjson.gz"]
+    assert consumer.seeks == [(TP, 40)], "written again (the same name), then committed"
 
 
 async def test_partitions_given_up_are_flushed_first_or_forgotten() -> None:
