@@ -10,7 +10,8 @@ renewed (a new one with the same transactional id, whose start fences the old on
 settles what it left open: a producer left in a fatal state by a broker restart would
 otherwise refuse every later transaction), and each partition goes back to the group's
 committed offset, with backoff. Not to the batch's first offset: a commit whose answer
-was lost may still have landed.
+was lost may still have landed. Once told to stop it tries nothing again: a failed
+transaction's batches are left to whoever reads the partitions next.
 
 The consumer and the transactions are librdkafka's (`processors.consumer`,
 `processors.transactions`): offsets are committed with the group's generation, so a
