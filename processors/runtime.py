@@ -145,10 +145,9 @@ class Stale(Exception):
 
 @dataclass
 class InFlight:
-    """A batch whose transaction is running."""
+    """A transaction running: what it sends, and its task."""
 
-    batch: Batch
-    outputs: list[Output]
+    sent: Pending
     task: asyncio.Task[None]
 
 
@@ -249,10 +248,7 @@ class TransactionalPipe:
         return pending.records < self.max_transaction
 
     def _send(self, pending: Pending) -> InFlight:
-        task = asyncio.create_task(
-            self._transaction(pending.outputs, pending.batch, pending.generation)
-        )
-        return InFlight(pending.batch, pending.outputs, task)
+        return InFlight(pending, asyncio.create_task(self._transaction(pending)))
 
     async def _transform(self, batch: Batch) -> list[Output]:
         outputs: list[Output] = []
@@ -279,9 +275,10 @@ class TransactionalPipe:
         try:
             await in_flight.task
         except Exception as err:  # noqa: BLE001 - every failure is recovered from (and logged)
-            batches = [in_flight.batch] if also is None else [also.batch, in_flight.batch]
+            sent = in_flight.sent
+            batches = [sent.batch] if also is None else [also.batch, sent.batch]
             if stop.is_set() or not await _unless_set(
-                stop, partial(self._recover, in_flight, batches, err)
+                stop, partial(self._recover, sent, batches, err)
             ):
                 self._give_up(err)
             return False
@@ -289,7 +286,7 @@ class TransactionalPipe:
         self._export_lag()
         return True
 
-    async def _recover(self, sent: InFlight, batches: list[Batch], err: Exception) -> None:
+    async def _recover(self, sent: Pending, batches: list[Batch], err: Exception) -> None:
         """After a failed commit call, a new producer (whose start settles the old one's
         transaction); then, as after a rebalance, each partition back to the group's
         committed offset. Not to the batches' first offsets: a commit whose answer was
@@ -344,14 +341,14 @@ class TransactionalPipe:
             if tp in assigned:
                 self.consumer.seek(tp, offset)
 
-    async def _transaction(self, outputs: list[Output], batch: Batch, generation: int) -> None:
+    async def _transaction(self, sent: Pending) -> None:
         async with self.lock:
-            if generation != self.listener.generation:
+            if sent.generation != self.listener.generation:
                 raise Stale
-            await self._commit(outputs, batch)
+            await self._commit(sent.outputs, sent.batch)
         if self.hooks is not None:
             self.hooks.committed()
-        self._count(outputs)
+        self._count(sent.outputs)
 
     def _count(self, outputs: list[Output]) -> None:
         """Published: counted by topic."""
