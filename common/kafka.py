@@ -24,9 +24,9 @@ from common.config import KafkaSettings
 
 log = logging.getLogger(__name__)
 
-# aiokafka's commit tries again, for ever, until a group coordinator answers; a commit
-# not done in this time is given up on (the records after the last commit are read again).
-COMMIT_SECONDS: Final = 10.0
+# aiokafka's commit, and a producer's closing flush, wait for the brokers for ever; either
+# is given up on after this (what was not committed or delivered is read again).
+GIVE_UP_SECONDS: Final = 10.0
 
 
 class KeyHashPartitioner:
@@ -88,7 +88,7 @@ class Committer(Protocol):
 async def commit_within(
     consumer: Committer,
     offsets: Mapping[TopicPartition, int],
-    seconds: float = COMMIT_SECONDS,
+    seconds: float = GIVE_UP_SECONDS,
 ) -> None:
     """`consumer.commit(offsets)`, or CommitTimedOut after `seconds`."""
     try:
@@ -111,7 +111,7 @@ async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
         log.warning("the consumer stopped with one of its own fetches cancelled (aiokafka #647)")
 
 
-async def stop_producer(producer: AIOKafkaProducer, within: float = COMMIT_SECONDS) -> None:
+async def stop_producer(producer: AIOKafkaProducer, within: float = GIVE_UP_SECONDS) -> None:
     """`producer.stop()`, which first delivers what is queued and waits for the brokers to
     take it: given up on after `within` seconds, and what was not delivered is dropped.
     So only for records whose sender has not counted them as sent (not acknowledged: a

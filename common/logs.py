@@ -60,8 +60,7 @@ class Repeats(logging.Filter):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
-        self._prefixes = tuple(f"{name}." for name in names)
-        self._names = frozenset(names)
+        self._prefixes = tuple(f"{name}." for name in names)  # "aiokafka." matches children
         self._window = window
         self._capacity = capacity
         self._clock = clock
@@ -69,7 +68,7 @@ class Repeats(logging.Filter):
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name not in self._names and not record.name.startswith(self._prefixes):
+        if not f"{record.name}.".startswith(self._prefixes):
             return True
         line = (record.name, record.levelno, record.getMessage())
         now = self._clock()
