@@ -28,6 +28,8 @@ from common.topics import Topics
 from processors.lake.buffer import LakeBuffer, LakeObject
 
 log = logging.getLogger(__name__)
+# What a flush may fail with, Kafka's or S3's: logged, and the records read again.
+FLUSH_ERRORS = (KafkaError, OSError, BotoCoreError, ClientError)
 
 Put = Callable[[str, bytes], None]  # (key, body): blocking, raises when not stored
 
@@ -148,7 +150,7 @@ class Lake:
     async def _flush_or_wait(self, stop: asyncio.Event) -> None:
         try:
             await self.flush()
-        except (KafkaError, OSError, BotoCoreError, ClientError) as err:
+        except FLUSH_ERRORS as err:
             log.warning("lake flush failed; re-reading and retrying: %r", err)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 2.0)
@@ -158,7 +160,7 @@ class Lake:
         (Kafka or S3 may be gone for good); what is not committed the next owner reads."""
         try:
             await self.flush()
-        except (KafkaError, OSError, BotoCoreError, ClientError) as err:
+        except FLUSH_ERRORS as err:
             log.warning("last lake flush failed; the next owner re-reads: %r", err)
 
     def _due(self) -> bool:
@@ -218,7 +220,7 @@ class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self.lake.lock:
             try:
                 await self.lake.flush()
-            except (KafkaError, OSError, BotoCoreError, ClientError) as err:
+            except FLUSH_ERRORS as err:
                 log.warning("lake flush on revoke failed; next owner re-reads: %r", err)
                 self.lake.buffer.drop(revoked)
 
