@@ -100,10 +100,13 @@ async def test_what_was_not_written_is_read_again_and_nothing_committed() -> Non
     assert consumer.seeks == [(TP, 40)]
 
 
-async def test_what_was_written_but_not_committed_is_read_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def commits_given_up_soon(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(service, "commit_within", partial(commit_within, seconds=0.05))
+
+
+@pytest.mark.usefixtures("commits_given_up_soon")
+async def test_what_was_written_but_not_committed_is_read_again() -> None:
     made, consumer, s3 = lake()
     consumer.away = True
     add(made, 40, 41)
@@ -137,10 +140,8 @@ async def test_the_run_flushes_on_count_and_on_stop() -> None:
     assert s3.journal[2:] == ["put 2-42.ndjson.gz", "commit 43"]
 
 
-async def test_a_stop_with_kafka_gone_ends_with_the_writes_not_committed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(service, "commit_within", partial(commit_within, seconds=0.05))
+@pytest.mark.usefixtures("commits_given_up_soon")
+async def test_a_stop_with_kafka_gone_ends_with_the_writes_not_committed() -> None:
     made, consumer, s3 = lake(flush_records=10, flush_seconds=60.0, lag_every=60.0)
     consumer.away = True
     consumer.batches.append({TP: records(40, 41)})
