@@ -74,6 +74,16 @@ def stuck_transactions(
     return RdTransactions({}, Member(), timeout=0.1, grace=grace, factory=factory), built
 
 
+async def asks_nothing_more_once_unstuck(producer: StuckProducer) -> None:
+    """Lets the stuck send_offsets return; no call follows it (a commit, say)."""
+    producer.unstuck.set()
+    deadline = time.monotonic() + 5
+    while "send_offsets returned" not in producer.calls and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # time enough for the thread to make a further call, were it to
+    assert producer.calls == ["init", "begin", "produce", "send_offsets", "send_offsets returned"]
+
+
 async def test_a_call_that_overruns_its_timeout_fails_the_transaction_in_time() -> None:
     transactions, built = stuck_transactions(grace=0.2)
     await transactions.start()
@@ -95,12 +105,7 @@ async def test_a_producer_given_up_on_is_not_asked_to_commit_when_its_call_retur
     await transactions.start()
     with pytest.raises(TransactionFailed):
         await transactions.commit([Output("out", b"k", b"v")], {("raw", 0): 1})
-    built[0].unstuck.set()
-    deadline = time.monotonic() + 5
-    while "send_offsets returned" not in built[0].calls and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.1)  # time enough for the thread to make a further call, were it to
-    assert built[0].calls == ["init", "begin", "produce", "send_offsets", "send_offsets returned"]
+    await asks_nothing_more_once_unstuck(built[0])
 
 
 async def test_a_transaction_cancelled_mid_call_asks_its_producer_nothing_more() -> None:
@@ -114,11 +119,7 @@ async def test_a_transaction_cancelled_mid_call_asks_its_producer_nothing_more()
     committing.cancel()
     with pytest.raises(asyncio.CancelledError):
         await committing
-    built[0].unstuck.set()
-    while "send_offsets returned" not in built[0].calls:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.1)  # time enough for the thread to make a further call, were it to
-    assert built[0].calls == ["init", "begin", "produce", "send_offsets", "send_offsets returned"]
+    await asks_nothing_more_once_unstuck(built[0])
 
 
 async def test_a_start_that_overruns_its_timeout_fails_in_time_and_leaves_no_producer() -> None:
