@@ -6,9 +6,8 @@ import argparse
 import os
 import sys
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from callstream.command import Command
+from callstream.failures import SERVICE_ERRORS, service_failed
 from common.config import ConfigError, S3Settings
 from common.s3 import ensure_bucket, make_client
 
@@ -22,9 +21,11 @@ def main(args: argparse.Namespace) -> int:
         s3 = S3Settings.from_env(os.environ)
         created = ensure_bucket(make_client(s3), s3.bucket)
         print(f"bucket {s3.bucket}: {'created' if created else 'exists'}")
-    except (ConfigError, BotoCoreError, ClientError) as err:
+    except ConfigError as err:
         print(f"callstream bucket: {err}", file=sys.stderr)
-        return 1
+        return 2
+    except SERVICE_ERRORS as err:
+        return service_failed("bucket ensure", err)
     return 0
 
 

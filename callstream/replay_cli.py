@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from callstream.command import Command
+from callstream.failures import SERVICE_ERRORS, service_failed
 from common.config import ConfigError, KafkaSettings, S3Settings
-from common.kafka import durable_producer
+from common.kafka import durable_producer, stop_producer
 from common.s3 import make_client
 from common.topics import Topics
 from processors.replay.deadletter import replay_deadletters
@@ -59,11 +60,11 @@ async def _publisher(kafka: KafkaSettings, dry_run: bool) -> AsyncIterator[Repub
         yield Republisher(None)
         return
     producer = durable_producer(kafka)
-    await producer.start()
     try:
+        await producer.start()
         yield Republisher(producer)
     finally:
-        await producer.stop()
+        await stop_producer(producer)
 
 
 async def _reset(args: argparse.Namespace, kafka: KafkaSettings) -> str:
@@ -103,34 +104,38 @@ def _lake_store(s3: S3Settings) -> LakeStore:
 
 
 async def _republish(args: argparse.Namespace, kafka: KafkaSettings) -> str:
-    topics = Topics.from_env(os.environ)
     progress = Progress(f"replay {args.action}" + (" (dry run)" if args.dry_run else ""))
-    async with _publisher(kafka, args.dry_run) as publisher:
-        if args.action == "window":
-            window = Window(parse_time(args.start), parse_time(args.end))
-            await replay_window(
-                kafka,
-                args.from_topic,
-                args.to_topic,
-                window,
-                publisher=publisher,
-                progress=progress,
-            )
-        elif args.action == "lake":
-            window = Window(parse_time(args.start), parse_time(args.end))
-            store = _lake_store(S3Settings.from_env(os.environ))
-            await replay_lake(
-                store,
-                args.topic,
-                window,
-                tenant=args.tenant,
-                publisher=publisher,
-                progress=progress,
-                to_topic=args.to_topic,
-            )
-        else:
-            await replay_deadletters(kafka, topics, publisher, progress, reason=args.reason)
+    try:
+        async with _publisher(kafka, args.dry_run) as publisher:
+            await _replay(args, kafka, publisher, progress)
+    finally:
+        progress.close()
     return progress.summary()
+
+
+async def _replay(
+    args: argparse.Namespace, kafka: KafkaSettings, publisher: Republisher, progress: Progress
+) -> None:
+    if args.action == "window":
+        window = Window(parse_time(args.start), parse_time(args.end))
+        await replay_window(
+            kafka, args.from_topic, args.to_topic, window, publisher=publisher, progress=progress
+        )
+    elif args.action == "lake":
+        window = Window(parse_time(args.start), parse_time(args.end))
+        store = _lake_store(S3Settings.from_env(os.environ))
+        await replay_lake(
+            store,
+            args.topic,
+            window,
+            tenant=args.tenant,
+            publisher=publisher,
+            progress=progress,
+            to_topic=args.to_topic,
+        )
+    else:
+        topics = Topics.from_env(os.environ)
+        await replay_deadletters(kafka, topics, publisher, progress, reason=args.reason)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -146,6 +151,8 @@ def main(args: argparse.Namespace) -> int:
     except GroupBusyError as err:
         print(f"callstream replay {args.action}: {err}", file=sys.stderr)
         return 1
+    except SERVICE_ERRORS as err:
+        return service_failed(f"replay {args.action}", err)
     return 0
 
 

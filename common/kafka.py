@@ -133,8 +133,8 @@ async def committed_reader(settings: KafkaSettings) -> AsyncIterator[AIOKafkaCon
         enable_auto_commit=False,
         isolation_level="read_committed",
     )
-    await consumer.start()
     try:
+        await consumer.start()
         yield consumer
     finally:
         await stop_consumer(consumer)
@@ -188,8 +188,8 @@ async def read_records(
 async def kafka_admin(settings: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
     """A started admin client, closed on leaving."""
     admin = AIOKafkaAdminClient(**settings.client_kwargs(), request_timeout_ms=15_000)
-    await admin.start()
     try:
+        await admin.start()
         yield admin
     finally:
         await admin.close()

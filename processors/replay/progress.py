@@ -50,8 +50,12 @@ class Progress:
         self.counts.update(counts)
         self._bar.update(n)
 
-    def summary(self) -> str:
+    def close(self) -> None:
+        """Ends the bar's line (again is fine), so what is printed next starts its own."""
         self._bar.close()
+
+    def summary(self) -> str:
+        self.close()
         elapsed = time.monotonic() - self.started
         parts = ", ".join(f"{name} {n}" for name, n in sorted(self.counts.items()))
         return f"{self.label}: {self.done} {self.unit} in {elapsed:.1f}s" + (

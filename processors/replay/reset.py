@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from common.config import KafkaSettings
-from common.kafka import kafka_admin, partitions_of
+from common.kafka import commit_within, kafka_admin, partitions_of, stop_consumer
 
 
 class GroupBusyError(RuntimeError):
@@ -42,12 +42,12 @@ async def plan_reset(
         raise ValueError(f"group {group} has committed nothing; name the topics with --topic")
     tps = await partitions_of(kafka, names)
     consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=None)
-    await consumer.start()
     try:
+        await consumer.start()
         found = await consumer.offsets_for_times(dict.fromkeys(tps, to_ms))
         ends = await consumer.end_offsets(tps)
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
     now = {tp: meta.offset for tp, meta in committed.items()}
     return moves(tps, now, {tp: f.offset for tp, f in found.items() if f is not None}, ends)
 
@@ -72,11 +72,12 @@ def moves(
 
 
 async def apply_reset(kafka: KafkaSettings, group: str, moves: list[Move]) -> None:
-    """Commits the targets as the group (a member-less commit, as Kafka's own tool does)."""
+    """Commits the targets as the group (a member-less commit, as Kafka's own tool does);
+    CommitTimedOut when Kafka does not take it in time (running it again is safe)."""
     consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=group, enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         consumer.assign([m.partition for m in moves])
-        await consumer.commit({m.partition: m.target for m in moves})
+        await commit_within(consumer, {m.partition: m.target for m in moves})
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)

@@ -1,0 +1,41 @@
+"""What a one-shot command (`topics`, `bucket`, `replay`) says when Kafka or S3 cannot be
+reached or refuses it: a line on stderr that says so, and whether running it again may
+help; never a traceback. The long-running services retry instead (`common.runner`)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Final
+
+from aiokafka.errors import KafkaError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as S3ConnectionError
+
+SERVICE_ERRORS: Final = (KafkaError, BotoCoreError, ClientError)
+FAILED: Final = 1  # the exit code; 2 stays a setting's or an argument's mistake
+
+
+def retriable(err: Exception) -> bool:
+    """Whether the same command may work later: Kafka's errors say so themselves; S3's
+    do when the store could not be reached or answered 5xx or slow down."""
+    if isinstance(err, KafkaError):
+        return bool(err.retriable)
+    if isinstance(err, (S3ConnectionError, HTTPClientError)):
+        return True
+    if isinstance(err, ClientError):
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return status >= 500 or err.response.get("Error", {}).get("Code") == "SlowDown"
+    return False
+
+
+def describe(err: Exception) -> str:
+    where = "Kafka" if isinstance(err, KafkaError) else "S3"
+    what = str(err) if isinstance(err, KafkaError) else f"{type(err).__name__}: {err}"
+    again = "; retriable: running it again may work" if retriable(err) else ""
+    return f"{where}: {what}{again}"
+
+
+def service_failed(command: str, err: Exception) -> int:
+    """Reports `err`, one of SERVICE_ERRORS, for `callstream COMMAND`; the exit code."""
+    print(f"callstream {command}: {describe(err)}", file=sys.stderr)
+    return FAILED

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import socket
+
+import pytest
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorizationFailedError
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from callstream.failures import describe, retriable
+from common.kafka import CommitTimedOut
+from tests.support.processes import run_callstream
+
+
+def _s3_refused(status: int, code: str) -> ClientError:
+    answer = {
+        "Error": {"Code": code, "Message": "no"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(answer, "PutObject")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("err", "again"),
+    [
+        (KafkaConnectionError("Unable to bootstrap"), True),
+        (CommitTimedOut("offsets not committed within 10s"), True),
+        (TopicAuthorizationFailedError(), False),
+        (EndpointConnectionError(endpoint_url="http://s3:1/b"), True),
+        (_s3_refused(503, "ServiceUnavailable"), True),
+        (_s3_refused(503, "SlowDown"), True),
+        (_s3_refused(403, "AccessDenied"), False),
+        (_s3_refused(404, "NoSuchBucket"), False),
+    ],
+)
+def test_a_failure_says_where_and_whether_running_again_may_work(
+    err: Exception, again: bool
+) -> None:
+    assert retriable(err) is again
+    said = describe(err)
+    assert said.startswith("Kafka: " if isinstance(err, KafkaError) else "S3: ")
+    assert ("retriable" in said) is again
+
+
+@pytest.fixture(scope="module")
+def closed_port() -> str:
+    """An address where nothing listens: every connection is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+WINDOW = ("--start", "2026-12-07T00:00:00Z", "--end", "2026-12-07T01:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("command", "where"),
+    [
+        (("topics", "create"), "Kafka"),
+        (("topics", "verify"), "Kafka"),
+        (("replay", "reset", "--group", "g", "--to", "now"), "Kafka"),
+        (("replay", "window", "--from-topic", "a", "--to-topic", "b", *WINDOW), "Kafka"),
+        (("replay", "deadletter"), "Kafka"),
+        (("replay", "lake", "--topic", "a", "--dry-run", *WINDOW), "S3"),
+        (("bucket", "ensure"), "S3"),
+    ],
+)
+def test_a_one_shot_command_that_cannot_reach_kafka_or_s3_says_so_without_a_traceback(
+    closed_port: str, command: tuple[str, ...], where: str
+) -> None:
+    env = {
+        "CALLSTREAM_KAFKA_BOOTSTRAP": closed_port,
+        "CALLSTREAM_S3_ENDPOINT": f"http://{closed_port}",
+        "CALLSTREAM_S3_BUCKET": "b",
+        "CALLSTREAM_S3_ACCESS_KEY_ID": "k",
+        "CALLSTREAM_S3_SECRET_ACCESS_KEY": "s",
+    }
+    done = run_callstream(*command, env=env, timeout=60)
+    assert done.returncode == 1, done.stderr
+    said = f"callstream {command[0]} {command[1]}: {where}: "
+    assert said in done.stderr
+    assert "retriable: running it again may work" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Unclosed" not in done.stderr, "its clients are closed"
