@@ -35,7 +35,7 @@ from common.gc_tuning import settle_gc
 from common.logs import setup_logging
 from common.probes import probes
 from common.settings import describe, load
-from common.stopping import stop_on_signals
+from common.stopping import Stopped, stop_on_signals, unless_stopped
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +125,25 @@ async def serve(config: C, start: Start[C], stop_deadline: float = 0.0) -> None:
     stop = stop_on_signals()
     watchdog = asyncio.create_task(_deadline_after(stop, stop_deadline)) if stop_deadline else None
     try:
-        async with start(config) as started:
-            settle_gc()  # start-up is done: the collector's settings for the steady state
-            async with _probes(started.probes):
-                await started.run(stop)
+        await _run(config, start, stop)
     finally:
         if watchdog is not None:
             watchdog.cancel()  # armed already, if a stop came
     log.info("stopped")
+
+
+async def _run(config: C, start: Start[C], stop: asyncio.Event) -> None:
+    """The service started, run until `stop`, and stopped. A stop that comes while it is
+    still starting (waiting for Kafka, say) ends the start-up, closing what had started."""
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            started = await unless_stopped(stop, stack.enter_async_context(start(config)))
+        except Stopped:
+            log.info("stopping before start-up was done")
+            return
+        settle_gc()  # start-up is done: the collector's settings for the steady state
+        async with _probes(started.probes):
+            await started.run(stop)
 
 
 async def _deadline_after(stop: asyncio.Event, seconds: float) -> None:

@@ -9,10 +9,17 @@ cleanly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from typing import Final
+from collections.abc import Coroutine
+from typing import Any, Final, TypeVar
 
 SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
+T = TypeVar("T")
+
+
+class Stopped(Exception):
+    """The stop came before the work was done (`unless_stopped`)."""
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -37,3 +44,24 @@ def ignore_further_signals() -> None:
     then would kill a process that had stopped cleanly."""
     for sig in SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+
+
+async def unless_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, T]) -> T:
+    """What `work` returns; or, should `stop` be set first, Stopped, once `work` is
+    cancelled and its own clean-up has run (closing what it had started, say)."""
+    if stop.is_set():
+        work.close()
+        raise Stopped
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        raise Stopped
+    return task.result()

@@ -41,18 +41,18 @@ async def transactional_pipe(
         on_assigned=listener.on_partitions_assigned,
     )
     transactions = RdTransactions(producer_config(kafka, spec.transactional_id), consumer)
-    await until_done(transactions.start, "starting transactions", retry_on=(TransactionFailed,))
-    runner = TransactionalPipe(
-        consumer,
-        transactions,
-        service=spec.service,
-        deadletter_topic=spec.deadletter_topic,
-        transform=transform,
-        listener=listener,
-        hooks=hooks,
-    )
-    consumer.subscribe(list(spec.inputs))
-    try:
+    try:  # a start-up cut short (a stop signal while Kafka is away) closes both too
+        await until_done(transactions.start, "starting transactions", retry_on=(TransactionFailed,))
+        runner = TransactionalPipe(
+            consumer,
+            transactions,
+            service=spec.service,
+            deadletter_topic=spec.deadletter_topic,
+            transform=transform,
+            listener=listener,
+            hooks=hooks,
+        )
+        consumer.subscribe(list(spec.inputs))
         yield runner
     finally:
         await consumer.close()

@@ -21,10 +21,9 @@ member that lost its partitions cannot commit for them (KIP-447).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Collection, Coroutine, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
@@ -34,6 +33,7 @@ from aiokafka.errors import IllegalStateError
 
 from common.metrics import ServiceMetrics
 from common.retry import Backoff, until_done
+from common.stopping import Stopped, unless_stopped
 from common.topics import dead_letter_headers
 from processors.consumer import Rebalance, Record, TopicPartition
 from processors.transactions import Output
@@ -277,9 +277,9 @@ class TransactionalPipe:
         except Exception as err:  # noqa: BLE001 - every failure is recovered from (and logged)
             sent = in_flight.sent
             batches = [sent.batch] if also is None else [also.batch, sent.batch]
-            if stop.is_set() or not await _unless_set(
-                stop, partial(self._recover, sent, batches, err)
-            ):
+            try:
+                await unless_stopped(stop, self._recover(sent, batches, err))
+            except Stopped:
                 self._give_up(err)
             return False
         self._backoff.reset()
@@ -376,23 +376,6 @@ class TransactionalPipe:
             (topic, str(partition)): lag for (topic, partition), lag in self.consumer.lag().items()
         }
         self.metrics.set_lag(lags)
-
-
-async def _unless_set(stop: asyncio.Event, work: Callable[[], Coroutine[None, None, None]]) -> bool:
-    """`work()` to its end (True), or cancelled as soon as `stop` is set (False)."""
-    task = asyncio.ensure_future(work())
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-    if task.done():
-        task.result()
-        return True
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return False
 
 
 def _landed(batch: Batch, committed: dict[TopicPartition, int]) -> bool:

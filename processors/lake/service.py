@@ -238,8 +238,8 @@ async def lake_service(
     )
     lake = Lake(client, put, settings)
     client.subscribe([topics.callstate_raw, topics.cdr_raw], listener=lake.listener)
-    await until_done(client.start, "starting the lake's consumer", retry_on=(KafkaError,))
-    try:
+    try:  # a start-up cut short (a stop signal while Kafka is away) closes it too
+        await until_done(client.start, "starting the lake's consumer", retry_on=(KafkaError,))
         yield lake
     finally:
         await stop_consumer(client)

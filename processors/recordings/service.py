@@ -327,13 +327,12 @@ async def recordings_service(
     settings: RecordingsSettings,
 ) -> AsyncIterator[RecordingsService]:
     """The whole service, started; stopped (producer flushed, group left) on exit."""
-    producer = durable_producer(kafka)
-    consumer = manual_consumer(
-        kafka, group_id=settings.group_id, max_poll_interval_ms=settings.max_poll_interval_ms
-    )
+    # Each client's stop is pushed before its start: a start-up cut short (a stop signal
+    # while Kafka is away) closes it too.
     async with contextlib.AsyncExitStack() as stack:
-        await until_done(producer.start, "starting the producer", retry_on=(KafkaError,))
+        producer = durable_producer(kafka)
         stack.push_async_callback(stop_producer, producer)
+        await until_done(producer.start, "starting the producer", retry_on=(KafkaError,))
         listed = [host for tenant in tenants.values() for host in tenant.download_hosts]
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(listed))
         session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
@@ -345,8 +344,11 @@ async def recordings_service(
             producer=producer,
             settings=settings,
         )
+        consumer = manual_consumer(
+            kafka, group_id=settings.group_id, max_poll_interval_ms=settings.max_poll_interval_ms
+        )
+        stack.push_async_callback(stop_consumer, consumer)
         workers = PartitionWorkers(consumer, recorder.handle)
         consumer.subscribe(subscription(topics), listener=workers)
         await until_done(consumer.start, "starting the consumer", retry_on=(KafkaError,))
-        stack.push_async_callback(stop_consumer, consumer)
         yield RecordingsService(recorder, consumer, workers)

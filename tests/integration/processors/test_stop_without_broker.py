@@ -1,6 +1,7 @@
 """The consumers told to stop while their broker is down for good, with traffic in flight
-when it went: each ends on its own, exit code 0, in bounded time, rather than trying
-again until a broker comes back (the runner's stop deadline is off here)."""
+when it went, or while no broker has ever answered them: each ends on its own, exit code
+0, in bounded time, rather than trying again until a broker comes back (the runner's stop
+deadline is off here)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+from devkit.ports import free_port
 from devkit.raw import publish_until
 from devkit.topics import new_topics
 from tests.support.kafka import read_topic
@@ -62,3 +64,40 @@ async def test_the_consumers_stop_on_sigterm_while_the_broker_is_down(
             stop_service(proc, 1)
     print(f"{', '.join(SERVICES)} stopped {took:.1f}s after SIGTERM")
     assert codes == [0] * len(SERVICES), {name: logs[name].read_text()[-3000:] for name in logs}
+
+
+# A start-up call under way when the signal comes ends on its own: librdkafka's
+# init_transactions within its 10 s and 5 s of grace, aiokafka's bootstrap at once.
+STARTING_STOPS_WITHIN = 30.0
+
+
+async def test_the_consumers_stop_on_sigterm_before_any_broker_answered(
+    services: Services, s3_prefix: str, tmp_path: Path
+) -> None:
+    nobody = f"127.0.0.1:{free_port()}"  # nothing listens: every connection is refused
+    env = {
+        **services.env(s3_prefix),
+        "CALLSTREAM_KAFKA_BOOTSTRAP": nobody,
+        "CALLSTREAM_INSTANCE": "unstarted",
+        "CALLSTREAM_BOARD_HTTP_PORT": "0",
+        "CALLSTREAM_TENANTS": str(TENANTS),
+        "CALLSTREAM_STOP_DEADLINE": "0",
+    }
+    logs = {name: tmp_path / f"{name}.log" for name in SERVICES}
+    procs = {name: start_service(name, env, log) for name, log in logs.items()}
+    try:
+        async with asyncio.timeout(60):  # each has failed to reach Kafka, and will try again
+            while not all('"logger":"common.retry"' in log.read_text() for log in logs.values()):
+                await asyncio.sleep(0.5)
+        stopped = time.monotonic()
+        codes = await asyncio.gather(
+            *(asyncio.to_thread(stop_service, p, STARTING_STOPS_WITHIN) for p in procs.values())
+        )
+        took = time.monotonic() - stopped
+    finally:
+        for proc in procs.values():
+            stop_service(proc, 1)
+    print(f"{', '.join(SERVICES)} stopped {took:.1f}s after SIGTERM, never having started")
+    said = {name: log.read_text() for name, log in logs.items()}
+    assert codes == [0] * len(SERVICES), {name: text[-3000:] for name, text in said.items()}
+    assert not [name for name, text in said.items() if "Unclosed" in text], "clients closed"

@@ -1,7 +1,7 @@
 """`run_service`, in a process of its own: a configuration error exits 2 with one line
 on stderr; a started service serves its probes, and the first SIGTERM stops it
-gracefully (a second one, mid-stop, is ignored) with exit code 0; a stop that overruns
-its deadline ends the process with exit code 3."""
+gracefully (a second one, mid-stop, is ignored) with exit code 0, as it does a service
+still starting; a stop that overruns its deadline ends the process with exit code 3."""
 
 from __future__ import annotations
 
@@ -36,6 +36,12 @@ def load():
 
 @contextlib.asynccontextmanager
 async def start(config):
+    if len(sys.argv) > 2 and sys.argv[2] == "unstarted":  # waiting for what never comes
+        print("starting", flush=True)
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            print("start-up closed", flush=True)
     registry = CollectorRegistry()
     Counter("demo_started", "x", registry=registry).inc()
     async def run(stop):
@@ -114,6 +120,20 @@ def test_probes_are_served_and_sigterm_stops_gracefully(tmp_path: Path) -> None:
 def _wait_running(proc: subprocess.Popen[str]) -> None:
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "running"
+
+
+def test_sigterm_during_start_up_ends_it_and_exits_0(tmp_path: Path) -> None:
+    [port] = free_ports(1)
+    proc = _start(tmp_path, str(port), "unstarted")
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "starting"
+    signalled = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert time.monotonic() - signalled < 5.0
+    assert out.split() == ["start-up", "closed"], "what had started is closed; nothing ran"
+    assert '"msg":"stopped"' in err.replace(" ", "")
 
 
 def test_a_stop_that_overruns_its_deadline_exits_3_and_says_so(tmp_path: Path) -> None:
