@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import subprocess
 import time
 from pathlib import Path
 
@@ -26,6 +27,31 @@ TENANTS = Path(__file__).parents[3] / "deploy" / "tenants.example.toml"
 SERVICES = ("enrich", "board", "lake", "recordings")
 
 
+def _started(
+    env: dict[str, str], tmp_path: Path
+) -> tuple[dict[str, subprocess.Popen[bytes]], dict[str, Path]]:
+    """The four consumers, with the stop deadline off; each logs to a file of its own."""
+    env = {
+        **env,
+        "CALLSTREAM_BOARD_HTTP_PORT": "0",
+        "CALLSTREAM_TENANTS": str(TENANTS),
+        "CALLSTREAM_STOP_DEADLINE": "0",
+    }
+    logs = {name: tmp_path / f"{name}.log" for name in SERVICES}
+    return {name: start_service(name, env, log) for name, log in logs.items()}, logs
+
+
+async def _stopped(
+    procs: dict[str, subprocess.Popen[bytes]], within: float
+) -> tuple[list[int], float]:
+    """Each one's exit code after SIGTERM (SIGKILL after `within`), and how long it took."""
+    signalled = time.monotonic()
+    codes = await asyncio.gather(
+        *(asyncio.to_thread(stop_service, proc, within) for proc in procs.values())
+    )
+    return codes, time.monotonic() - signalled
+
+
 async def test_the_consumers_stop_on_sigterm_while_the_broker_is_down(
     services: Services, s3_prefix: str, tmp_path: Path, broker: PrivateKafka
 ) -> None:
@@ -34,13 +60,9 @@ async def test_the_consumers_stop_on_sigterm_while_the_broker_is_down(
         **dataclasses.replace(services, kafka=broker.kafka).env(s3_prefix),
         "CALLSTREAM_TOPIC_SUFFIX": suffix,
         "CALLSTREAM_INSTANCE": "stop",
-        "CALLSTREAM_BOARD_HTTP_PORT": "0",
         "CALLSTREAM_LAKE_FLUSH_SECONDS": "1",
-        "CALLSTREAM_TENANTS": str(TENANTS),
-        "CALLSTREAM_STOP_DEADLINE": "0",
     }
-    logs = {name: tmp_path / f"{name}.log" for name in SERVICES}
-    procs = {name: start_service(name, env, log) for name, log in logs.items()}
+    procs, logs = _started(env, tmp_path)
     traffic_stop = asyncio.Event()
     traffic = asyncio.create_task(
         publish_until(traffic_stop, broker.kafka, topics, calls=10, seed=7000)
@@ -52,11 +74,7 @@ async def test_the_consumers_stop_on_sigterm_while_the_broker_is_down(
         await asyncio.sleep(2)  # records flowing: transactions in flight
         await asyncio.to_thread(broker.kill)
         await asyncio.sleep(2)  # the failed calls, and the retries, are under way
-        stopped = time.monotonic()
-        codes = await asyncio.gather(
-            *(asyncio.to_thread(stop_service, proc, STOPS_WITHIN) for proc in procs.values())
-        )
-        took = time.monotonic() - stopped
+        codes, took = await _stopped(procs, STOPS_WITHIN)
     finally:
         traffic_stop.set()
         await traffic
@@ -79,21 +97,13 @@ async def test_the_consumers_stop_on_sigterm_before_any_broker_answered(
         **services.env(s3_prefix),
         "CALLSTREAM_KAFKA_BOOTSTRAP": nobody,
         "CALLSTREAM_INSTANCE": "unstarted",
-        "CALLSTREAM_BOARD_HTTP_PORT": "0",
-        "CALLSTREAM_TENANTS": str(TENANTS),
-        "CALLSTREAM_STOP_DEADLINE": "0",
     }
-    logs = {name: tmp_path / f"{name}.log" for name in SERVICES}
-    procs = {name: start_service(name, env, log) for name, log in logs.items()}
+    procs, logs = _started(env, tmp_path)
     try:
         async with asyncio.timeout(60):  # each has failed to reach Kafka, and will try again
             while not all('"logger":"common.retry"' in log.read_text() for log in logs.values()):
                 await asyncio.sleep(0.5)
-        stopped = time.monotonic()
-        codes = await asyncio.gather(
-            *(asyncio.to_thread(stop_service, p, STARTING_STOPS_WITHIN) for p in procs.values())
-        )
-        took = time.monotonic() - stopped
+        codes, took = await _stopped(procs, STARTING_STOPS_WITHIN)
     finally:
         for proc in procs.values():
             stop_service(proc, 1)
