@@ -1,10 +1,12 @@
 """What a one-shot command (`topics`, `bucket`, `replay`) says when Kafka or S3 cannot be
 reached or refuses it: a line on stderr that says so, and whether running it again may
-help; never a traceback. The long-running services retry instead (`common.runner`)."""
+help; never a traceback. Ctrl-C is a line too. The long-running services retry instead
+(`common.runner`)."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Final
 
 from aiokafka.errors import KafkaError
@@ -13,6 +15,7 @@ from botocore.exceptions import ConnectionError as S3ConnectionError
 
 SERVICE_ERRORS: Final = (KafkaError, BotoCoreError, ClientError)
 FAILED: Final = 1  # the exit code; 2 stays a setting's or an argument's mistake
+INTERRUPTED: Final = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C ended
 
 
 def retriable(err: Exception) -> bool:
@@ -39,3 +42,19 @@ def service_failed(command: str, err: Exception) -> int:
     """Reports `err`, one of SERVICE_ERRORS, for `callstream COMMAND`; the exit code."""
     print(f"callstream {command}: {describe(err)}", file=sys.stderr)
     return FAILED
+
+
+def interrupted(command: str) -> int:
+    """Reports Ctrl-C (the clients are closed by then); the exit code."""
+    print(f"callstream {command}: interrupted", file=sys.stderr)
+    return INTERRUPTED
+
+
+def reported(command: str, work: Callable[[], int]) -> int:
+    """`work()`'s exit code; or Kafka or S3 failing it, or Ctrl-C, said in a line."""
+    try:
+        return work()
+    except SERVICE_ERRORS as err:
+        return service_failed(command, err)
+    except KeyboardInterrupt:
+        return interrupted(command)

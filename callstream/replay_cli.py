@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from callstream.command import Command
-from callstream.failures import SERVICE_ERRORS, service_failed
+from callstream.failures import reported
 from common.config import ConfigError, KafkaSettings, S3Settings
 from common.kafka import durable_producer, stop_producer
 from common.s3 import make_client
@@ -142,18 +142,19 @@ def main(args: argparse.Namespace) -> int:
     action: Callable[[argparse.Namespace, KafkaSettings], Coroutine[Any, Any, str]] = (
         _reset if args.action == "reset" else _republish
     )
+
+    def run() -> int:
+        print(asyncio.run(action(args, KafkaSettings.from_env(os.environ))))
+        return 0
+
     try:
-        kafka = KafkaSettings.from_env(os.environ)
-        print(asyncio.run(action(args, kafka)))
+        return reported(f"replay {args.action}", run)
     except (ConfigError, TimeError, ValueError) as err:
         print(f"callstream replay {args.action}: {err}", file=sys.stderr)
         return 2
     except GroupBusyError as err:
         print(f"callstream replay {args.action}: {err}", file=sys.stderr)
         return 1
-    except SERVICE_ERRORS as err:
-        return service_failed(f"replay {args.action}", err)
-    return 0
 
 
 COMMAND = Command("replay", "reset a group, republish a window, re-inject", main, options, __doc__)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from callstream.command import Command
-from callstream.failures import SERVICE_ERRORS, service_failed
+from callstream.failures import reported
 from common.config import ConfigError, KafkaSettings
 from common.kafka import ensure_topics, kafka_admin
 from common.schemas import render, topic_schemas, write_all
@@ -64,10 +64,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     topics = Topics.from_env(os.environ)
     action = _create if args.action == "create" else _verify
-    try:
-        return asyncio.run(action(kafka, topics, settings))
-    except SERVICE_ERRORS as err:
-        return service_failed(f"topics {args.action}", err)
+    return reported(f"topics {args.action}", lambda: asyncio.run(action(kafka, topics, settings)))
 
 
 COMMAND = Command(

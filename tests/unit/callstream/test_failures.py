@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorizationFailedError
@@ -81,3 +85,42 @@ def test_a_one_shot_command_that_cannot_reach_kafka_or_s3_says_so_without_a_trac
     assert "retriable: running it again may work" in done.stderr
     assert "Traceback" not in done.stderr
     assert "Unclosed" not in done.stderr, "its clients are closed"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("topics", "create"),
+        ("replay", "reset", "--group", "g", "--to", "now"),
+        ("replay", "window", "--from-topic", "a", "--to-topic", "b", *WINDOW),
+        ("bucket", "ensure"),
+    ],
+)
+def test_ctrl_c_ends_a_one_shot_command_with_a_line_and_130(command: tuple[str, ...]) -> None:
+    with socket.socket() as silent:  # takes connections and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        env = {
+            **os.environ,
+            "CALLSTREAM_KAFKA_BOOTSTRAP": address,
+            "CALLSTREAM_S3_ENDPOINT": f"http://{address}",
+            "CALLSTREAM_S3_BUCKET": "b",
+            "CALLSTREAM_S3_ACCESS_KEY_ID": "k",
+            "CALLSTREAM_S3_SECRET_ACCESS_KEY": "s",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "callstream", *command],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        silent.settimeout(30)
+        waiting, _ = silent.accept()  # the command is connecting: waiting for an answer
+        with waiting:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert f"callstream {command[0]} {command[1]}: interrupted" in err
+    assert "Traceback" not in err
