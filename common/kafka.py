@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 # aiokafka's commit, and a producer's closing flush, wait for the brokers for ever; either
 # is given up on after this (what was not committed or delivered is read again).
 GIVE_UP_SECONDS: Final = 10.0
+# A read to an end offset that fetches no record for this long while records are due
+# has lost its brokers (aiokafka's fetches then come back empty for ever).
+READ_STALLS_AFTER: Final = 60.0
 
 
 class KeyHashPartitioner:
@@ -79,6 +83,28 @@ class CommitTimedOut(KafkaError):  # type: ignore[misc]
     """A commit given up on: the next one covers its offsets, or the records are read again."""
 
     retriable = True
+
+
+class ReadStalled(KafkaError):  # type: ignore[misc]
+    """A read fetched nothing for READ_STALLS_AFTER though records were due."""
+
+    retriable = True
+
+
+@dataclass(slots=True)
+class StallGuard:
+    """Told what each fetch brought, raises ReadStalled once `seconds` pass without a
+    record."""
+
+    seconds: float = READ_STALLS_AFTER
+    _since: float = field(default_factory=time.monotonic, init=False)
+
+    def saw(self, batches: Mapping[Any, Sequence[Any]]) -> None:
+        now = time.monotonic()
+        if any(batches.values()):
+            self._since = now
+        elif now - self._since > self.seconds:
+            raise ReadStalled(f"no record fetched for {self.seconds:g}s; records were due")
 
 
 class Committer(Protocol):
@@ -156,12 +182,15 @@ async def records_to_end(
     tps: list[TopicPartition],
     max_records: int = 5000,
     stops: Mapping[TopicPartition, int] | None = None,
+    stalls_after: float = READ_STALLS_AFTER,
 ) -> AsyncIterator[list[Any]]:
     """Batches from the current positions up to the end offsets as they are now, or up to
-    (not including) `stops`, when given."""
+    (not including) `stops`, when given; ReadStalled should the brokers go away."""
     ends = stops if stops is not None else await consumer.end_offsets(tps)
+    guard = StallGuard(stalls_after)
     while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
         batches = await consumer.getmany(timeout_ms=500, max_records=max_records)
+        guard.saw(batches)
         for tp, records in batches.items():
             yield records if stops is None else [r for r in records if r.offset < stops[tp]]
 

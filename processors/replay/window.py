@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from common.config import KafkaSettings
-from common.kafka import committed_reader, partitions_of
+from common.kafka import StallGuard, committed_reader, partitions_of
 from processors.replay.progress import Progress
 from processors.replay.publish import Republisher, replay_headers
 from processors.replay.times import Window
@@ -61,8 +61,10 @@ async def republish_window(
     for tp, (first, _) in bounds.items():
         consumer.seek(tp, first)
     open_tps = set(bounds)
+    guard = StallGuard()
     while open_tps:
         batches = await consumer.getmany(*open_tps, timeout_ms=1000, max_records=2000)
+        guard.saw(batches)
         for tp, records in batches.items():
             last = bounds[tp][1]
             for record in records:

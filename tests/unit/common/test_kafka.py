@@ -1,7 +1,8 @@
 """The aiokafka helpers every consumer stops and commits through: a commit that waits
 for a coordinator for ever is given up on, retriably; aiokafka's stop ending in the
 cancellation of one of its own fetches is not a crash, a stop cancelled by its caller is;
-a producer's stop that waits for the brokers is given up on."""
+a producer's stop that waits for the brokers is given up on; a read to the end whose
+fetches come back empty for too long is given up on, retriably."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from common.kafka import CommitTimedOut, commit_within, stop_consumer, stop_producer
+from common.kafka import (
+    CommitTimedOut,
+    ReadStalled,
+    StallGuard,
+    commit_within,
+    records_to_end,
+    stop_consumer,
+    stop_producer,
+)
 
 TP = TopicPartition("raw", 0)
 
@@ -90,3 +99,46 @@ async def test_a_producer_s_stop_is_given_up_on_in_time(caplog: pytest.LogCaptur
     with caplog.at_level(logging.WARNING, logger="common.kafka"):
         await asyncio.wait_for(stop_producer(ProducerWithUndelivered(), within=0.05), 2)
     assert "not delivered" in caplog.text
+
+
+async def test_a_guard_stalls_only_after_its_time_without_a_record() -> None:
+    guard = StallGuard(0.05)
+    guard.saw({})
+    guard.saw({TP: []})
+    await asyncio.sleep(0.06)
+    guard.saw({TP: ["a record"]})  # a record: the time starts again
+    guard.saw({})
+    await asyncio.sleep(0.06)
+    with pytest.raises(ReadStalled) as raised:
+        guard.saw({TP: []})
+    assert raised.value.retriable
+
+
+class BrokersAway:
+    """A consumer behind its end offset whose fetches come back empty, as aiokafka's do
+    with the brokers gone."""
+
+    def __init__(self) -> None:
+        self.fetches = 0
+
+    async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return dict.fromkeys(tps, 3)
+
+    async def position(self, tp: TopicPartition) -> int:
+        return 0
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[str]]:
+        self.fetches += 1
+        await asyncio.sleep(0.01)
+        return {}
+
+
+async def test_a_read_to_the_end_with_the_brokers_away_stalls_instead_of_waiting_for_ever() -> None:
+    consumer = BrokersAway()
+
+    async def read() -> list[list[str]]:
+        return [b async for b in records_to_end(consumer, [TP], stalls_after=0.1)]
+
+    with pytest.raises(ReadStalled):
+        await asyncio.wait_for(read(), 5)
+    assert consumer.fetches > 1, "it kept fetching until the guard's time was up"
