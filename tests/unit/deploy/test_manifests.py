@@ -20,6 +20,7 @@ from common.probes import probes
 from common.runner import RunnerSettings
 from devkit.ports import free_port
 from ingest.settings import IngestSettings
+from processors.lake.service import LakeSettings
 from tests.support.fakes import FakeProducer
 from tests.support.ingest_app import make_ingest, serving
 from yunhu.tenants import load_tenants
@@ -89,6 +90,11 @@ def test_every_manifest_parses_into_named_kubernetes_objects() -> None:
             assert doc["metadata"]["name"].startswith("callstream")
 
 
+# A consumer waiting for Kafka at start-up is not restarted sooner than the lake, running,
+# is for making no progress (its default stall time).
+CONSUMER_STARTS_WITHIN = LakeSettings().stall_seconds
+
+
 def test_a_workload_per_service_each_with_probes_resources_and_a_grace_period() -> None:
     workloads = {
         d["metadata"]["name"]: d for d in k8s_docs() if d["kind"] in {"Deployment", "StatefulSet"}
@@ -114,6 +120,10 @@ def test_a_workload_per_service_each_with_probes_resources_and_a_grace_period() 
         [container] = pod["containers"]
         assert container["readinessProbe"]
         assert container["livenessProbe"]
+        if container["name"] != "ingest":  # a consumer's start-up waits for Kafka
+            startup = container["startupProbe"]
+            assert startup["httpGet"] == container["livenessProbe"]["httpGet"]
+            assert startup["periodSeconds"] * startup["failureThreshold"] >= CONSUMER_STARTS_WITHIN
         assert container["resources"]["requests"]
         assert container["resources"]["limits"]
         mounts = {m["name"]: m for m in container["volumeMounts"]}
@@ -160,7 +170,8 @@ async def test_every_kubernetes_probe_is_served_on_the_port_it_names(tmp_path: P
         [argv] = callstream_commands(container)
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         assert ports["http"] in EXPOSED
-        for probe in (container["readinessProbe"], container["livenessProbe"]):
+        kinds = ("readinessProbe", "livenessProbe", "startupProbe")
+        for probe in (container[kind] for kind in kinds if kind in container):
             assert ports[probe["httpGet"]["port"]] == listen_port(argv, env)
             status = await answers(argv[0], probe["httpGet"]["path"], tmp_path)
             assert status == 200, (argv[0], probe["httpGet"]["path"])
