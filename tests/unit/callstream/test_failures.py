@@ -87,6 +87,18 @@ def test_a_one_shot_command_that_cannot_reach_kafka_or_s3_says_so_without_a_trac
     assert "Unclosed" not in done.stderr, "its clients are closed"
 
 
+def _from_a_terminal(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """`argv` started as a terminal starts it: with Ctrl-C's signal not ignored, as it is
+    inherited when the tests themselves run in the background (nohup, `cmd &`)."""
+    ours = signal.signal(signal.SIGINT, signal.default_int_handler)  # reset to SIG_DFL by exec
+    try:
+        return subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        signal.signal(signal.SIGINT, ours)
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -109,18 +121,15 @@ def test_ctrl_c_ends_a_one_shot_command_with_a_line_and_130(command: tuple[str, 
             "CALLSTREAM_S3_ACCESS_KEY_ID": "k",
             "CALLSTREAM_S3_SECRET_ACCESS_KEY": "s",
         }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "callstream", *command],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        silent.settimeout(30)
-        waiting, _ = silent.accept()  # the command is connecting: waiting for an answer
-        with waiting:
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=30)
+        proc = _from_a_terminal([sys.executable, "-m", "callstream", *command], env)
+        try:
+            silent.settimeout(30)
+            waiting, _ = silent.accept()  # the command is connecting: waiting for an answer
+            with waiting:
+                proc.send_signal(signal.SIGINT)
+                _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
     assert proc.returncode == 130, err
     assert f"callstream {command[0]} {command[1]}: interrupted" in err
     assert "Traceback" not in err

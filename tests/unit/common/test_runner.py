@@ -126,10 +126,13 @@ def test_sigterm_during_start_up_ends_it_and_exits_0(tmp_path: Path) -> None:
     [port] = free_ports(1)
     proc = _start(tmp_path, str(port), "unstarted")
     assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "starting"
-    signalled = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    try:
+        assert proc.stdout.readline().strip() == "starting"
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
     assert proc.returncode == 0, err
     assert time.monotonic() - signalled < 5.0
     assert out.split() == ["start-up", "closed"], "what had started is closed; nothing ran"
