@@ -188,8 +188,8 @@ async def records_to_end(
     (not including) `stops`, when given; ReadStalled should the brokers go away."""
     ends = stops if stops is not None else await consumer.end_offsets(tps)
     guard = StallGuard(stalls_after)
-    while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-        batches = await consumer.getmany(timeout_ms=500, max_records=max_records)
+    while due := [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+        batches = await consumer.getmany(*due, timeout_ms=500, max_records=max_records)
         guard.saw(batches)
         for tp, records in batches.items():
             yield records if stops is None else [r for r in records if r.offset < stops[tp]]

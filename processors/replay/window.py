@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from common.config import KafkaSettings
-from common.kafka import StallGuard, committed_reader, partitions_of
+from common.kafka import committed_reader, partitions_of, records_to_end
 from processors.replay.progress import Progress
 from processors.replay.publish import Republisher, replay_headers
 from processors.replay.times import Window
@@ -60,25 +60,15 @@ async def republish_window(
     consumer.assign(list(bounds))
     for tp, (first, _) in bounds.items():
         consumer.seek(tp, first)
-    open_tps = set(bounds)
-    guard = StallGuard()
-    while open_tps:
-        batches = await consumer.getmany(*open_tps, timeout_ms=1000, max_records=2000)
-        guard.saw(batches)
-        for tp, records in batches.items():
-            last = bounds[tp][1]
-            for record in records:
-                if record.offset >= last:
-                    break
-                if not window.holds(record.timestamp):  # out-of-order timestamp
-                    progress.advance(outside_window=1)
-                    continue
-                source = f"{tp.topic}/{tp.partition}/{record.offset}"
-                headers = replay_headers(record.headers, "window", source)
-                await publisher.send(to_topic, record.key, record.value, headers)
-                progress.advance(republished=1)
-        for tp in list(open_tps):
-            if await consumer.position(tp) >= bounds[tp][1]:
-                open_tps.discard(tp)
+    stops = {tp: last for tp, (_, last) in bounds.items()}
+    async for records in records_to_end(consumer, list(bounds), max_records=2000, stops=stops):
+        for record in records:
+            if not window.holds(record.timestamp):  # out-of-order timestamp
+                progress.advance(outside_window=1)
+                continue
+            source = f"{record.topic}/{record.partition}/{record.offset}"
+            headers = replay_headers(record.headers, "window", source)
+            await publisher.send(to_topic, record.key, record.value, headers)
+            progress.advance(republished=1)
     await publisher.flush()
     return publisher.sent

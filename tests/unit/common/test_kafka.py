@@ -127,7 +127,9 @@ class BrokersAway:
     async def position(self, tp: TopicPartition) -> int:
         return 0
 
-    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[str]]:
+    async def getmany(
+        self, *tps: TopicPartition, timeout_ms: int, max_records: int
+    ) -> dict[TopicPartition, list[str]]:
         self.fetches += 1
         await asyncio.sleep(0.01)
         return {}
