@@ -32,8 +32,10 @@ def retriable(err: Exception) -> bool:
 
 
 def describe(err: Exception) -> str:
-    where = "Kafka" if isinstance(err, KafkaError) else "S3"
-    what = str(err) if isinstance(err, KafkaError) else f"{type(err).__name__}: {err}"
+    if isinstance(err, KafkaError):  # its text starts with its name already
+        where, what = "Kafka", str(err)
+    else:
+        where, what = "S3", f"{type(err).__name__}: {err}"
     again = "; retriable: running it again may work" if retriable(err) else ""
     return f"{where}: {what}{again}"
 
