@@ -12,6 +12,11 @@ stop still under way then (a blocking Kafka call waiting on a broker that does n
 answer, say) is cut short with exit code 3, before the orchestrator's SIGKILL, and said
 in the log. Every service keeps its promises across that: consumers commit only what is
 durable, and the receiver's spool is on disk.
+
+A stop that finished may leave a worker thread blocked in a call whose answer nobody
+waits for any more (an S3 upload the lake gave up on when S3 froze, say). Python would
+wait for it before exiting; the process exits 0 without it `ABANDONED_GRACE_SECONDS`
+after the stop, and says which threads it left.
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ log = logging.getLogger(__name__)
 
 EXIT_CONFIG: Final = 2
 EXIT_STOP_OVERRAN: Final = 3
+# After a finished stop, how long worker threads may still run before the process exits
+# without them (what they do, nobody waits for).
+ABANDONED_GRACE_SECONDS: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +138,7 @@ async def serve(config: C, start: Start[C], stop_deadline: float = 0.0) -> None:
         if watchdog is not None:
             watchdog.cancel()  # armed already, if a stop came
     log.info("stopped")
+    _exit_after(ABANDONED_GRACE_SECONDS, _left_behind, 0)
 
 
 async def _run(config: C, start: Start[C], stop: asyncio.Event) -> None:
@@ -151,24 +160,43 @@ async def _deadline_after(stop: asyncio.Event, seconds: float) -> None:
     later. A thread, not a task: what overruns may be the loop's own shutdown, which
     waits for every worker thread (one blocked in librdkafka, say)."""
     await stop.wait()
-    timer = threading.Timer(seconds, _overran, args=(seconds,))
-    timer.daemon = True  # a stop that finishes in time exits as usual
+    _exit_after(seconds, _overran, EXIT_STOP_OVERRAN)
+
+
+def _exit_after(seconds: float, say: Callable[[float], None], code: int) -> None:
+    """A daemon thread that, `seconds` from now, says why and ends the process with
+    `code`, unless the process has exited by then."""
+
+    def end() -> None:
+        say(seconds)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        # os._exit (documented, not private): sys.exit from this thread would end only
+        # the thread, and a normal exit would wait for the threads that are stuck.
+        os._exit(code)
+
+    timer = threading.Timer(seconds, end)
+    timer.daemon = True
     timer.start()
+
+
+def _threads() -> list[str]:
+    return sorted(t.name for t in threading.enumerate())
 
 
 def _overran(seconds: float) -> None:
     log.error(
         "stopping overran CALLSTREAM_STOP_DEADLINE; exiting now",
-        extra={
-            "deadline_seconds": seconds,
-            "threads": sorted(t.name for t in threading.enumerate()),
-        },
+        extra={"deadline_seconds": seconds, "threads": _threads()},
     )
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    # os._exit (documented, not private): sys.exit from this thread would end only the
-    # thread, and a normal exit would wait for the threads that are stuck.
-    os._exit(EXIT_STOP_OVERRAN)
+
+
+def _left_behind(seconds: float) -> None:
+    log.warning(
+        "stopped, but worker threads are still blocked in calls nobody waits for; "
+        "exiting without them",
+        extra={"after_seconds": seconds, "threads": _threads()},
+    )
 
 
 @contextlib.asynccontextmanager

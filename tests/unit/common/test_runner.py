@@ -1,7 +1,8 @@
 """`run_service`, in a process of its own: a configuration error exits 2 with one line
 on stderr; a started service serves its probes, and the first SIGTERM stops it
 gracefully (a second one, mid-stop, is ignored) with exit code 0, as it does a service
-still starting; a stop that overruns its deadline ends the process with exit code 3."""
+still starting, and one whose stop left a thread blocked in a call nobody waits for; a
+stop that overruns its deadline ends the process with exit code 3."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from common import runner
 from devkit.ports import free_ports
 
 SERVICE = """
@@ -52,6 +54,10 @@ async def start(config):
     yield Started(run, Probes(config.port, registry))
     if len(sys.argv) > 2 and sys.argv[2] == "stuck":  # a blocking call that never returns
         await asyncio.to_thread(time.sleep, 3600)
+    if len(sys.argv) > 2 and sys.argv[2] == "abandoned":  # one nobody waits for any more
+        call = asyncio.ensure_future(asyncio.to_thread(time.sleep, 3600))
+        await asyncio.sleep(0.2)
+        call.cancel()
     print("closed", flush=True)
 
 print_config = len(sys.argv) > 2 and sys.argv[2] == "--print-config"
@@ -115,6 +121,27 @@ def test_probes_are_served_and_sigterm_stops_gracefully(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert out.strip() == "closed"
     assert '"msg":"stopped"' in err.replace(" ", "")
+    assert "nobody waits for" not in err
+
+
+def test_a_finished_stop_exits_0_without_the_threads_it_abandoned(tmp_path: Path) -> None:
+    [port] = free_ports(1)
+    proc = _start(tmp_path, str(port), "abandoned")
+    _wait_running(proc)
+    signalled = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    took = time.monotonic() - signalled
+    assert proc.returncode == 0, err
+    assert out.strip().splitlines()[-1] == "closed"
+    grace = runner.ABANDONED_GRACE_SECONDS
+    assert grace <= took < grace + 5.0, took
+    line = next(json.loads(x) for x in err.splitlines() if "nobody waits for" in x)
+    assert line["level"] == "warning"
+    assert any(name.startswith("asyncio_") for name in line["threads"]), line["threads"]
 
 
 def _wait_running(proc: subprocess.Popen[str]) -> None:
