@@ -48,6 +48,9 @@ class LakeSettings:
     # while the group has lag.
     stall_seconds: float = 600.0
     lag_every: float = 10.0  # how often the group's lag is measured
+    # After the stop, how long the flush under way and the last one may take (S3 or Kafka
+    # frozen); past it they are given up, nothing more is committed, the next owner re-reads.
+    stop_flush_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LakeSettings:
@@ -92,23 +95,43 @@ class Lake:
 
     async def run(self, stop: asyncio.Event) -> None:
         watcher = asyncio.create_task(self.watch())
+        archiving = asyncio.create_task(self._archive(stop))
+        stopped = asyncio.create_task(stop.wait())
         try:
-            while not stop.is_set():
-                batches = await self.consumer.getmany(timeout_ms=500, max_records=5000)
-                async with self.lock:
-                    for records in batches.values():
-                        for record in records:
-                            self.buffer.add(record)
-                    if self.buffer.records and self.oldest_at is None:
-                        self.oldest_at = time.monotonic()
-                    if self._due():
-                        await self._flush_or_wait(stop)
-            async with self.lock:
-                await self._last_flush()
+            await asyncio.wait({archiving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            await self._finish(archiving)
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, archiving, stopped):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _archive(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=5000)
+            async with self.lock:
+                for records in batches.values():
+                    for record in records:
+                        self.buffer.add(record)
+                if self.buffer.records and self.oldest_at is None:
+                    self.oldest_at = time.monotonic()
+                if self._due():
+                    await self._flush_or_wait(stop)
+        async with self.lock:
+            await self._last_flush()
+
+    async def _finish(self, archiving: asyncio.Task[None]) -> None:
+        """After the stop: the flush under way and the last one, within `stop_flush_seconds`."""
+        seconds = self.settings.stop_flush_seconds
+        done, _ = await asyncio.wait({archiving}, timeout=seconds)
+        if not done:
+            log.warning(
+                "the lake's flush did not finish within %s s of the stop; given up, the "
+                "next owner re-reads what it held",
+                seconds,
+            )
+            return
+        archiving.result()  # what it raised
 
     def healthy(self) -> bool:
         """False once nothing was written for `stall_seconds` while the group has lag."""

@@ -1,21 +1,32 @@
 """The lake under steady traffic through an S3 stall (the server frozen for 15 s) and a
 group rebalance (a second lake joins, then leaves): every raw record reaches the lake,
-and both lakes stop cleanly."""
+and both lakes stop cleanly. A lake stopped while S3 is frozen exits 0 within its stop
+budget, and the records it had not written reach the lake through the next one."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import subprocess
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from common.runner import ABANDONED_GRACE_SECONDS
 from common.s3 import ensure_bucket, make_client
-from devkit.raw import publish_until
+from common.topics import Topics
+from devkit.raw import publish_raw, publish_until, simulated_callbacks
+from processors.lake.service import LakeSettings
 from tests.integration.conftest import TopicSetFactory
 from tests.support.lake import lake_positions, raw_positions
 from tests.support.private_s3 import PrivateS3
 from tests.support.processes import start_service, stop_service
 from tests.support.services import Services
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+STOP_FLUSH_SECONDS = LakeSettings().stop_flush_seconds
 
 
 async def test_the_lake_rides_out_an_s3_stall_and_a_rebalance(
@@ -26,16 +37,7 @@ async def test_the_lake_rides_out_an_s3_stall_and_a_rebalance(
     await asyncio.to_thread(private.start)
     client = make_client(private.s3)
     ensure_bucket(client, private.s3.bucket)
-    env = {
-        "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
-        "CALLSTREAM_TOPIC_SUFFIX": suffix,
-        "CALLSTREAM_S3_ENDPOINT": private.s3.endpoint or "",
-        "CALLSTREAM_S3_BUCKET": private.s3.bucket,
-        "CALLSTREAM_S3_ACCESS_KEY_ID": private.s3.access_key_id or "",
-        "CALLSTREAM_S3_SECRET_ACCESS_KEY": private.s3.secret_access_key or "",
-        "CALLSTREAM_LAKE_FLUSH_SECONDS": "1",
-        "CALLSTREAM_LAKE_GROUP": f"lake-{suffix}",
-    }
+    env = _lake_env(services, private, suffix)
     logs = [tmp_path / "lake-1.log", tmp_path / "lake-2.log"]
     first = start_service("lake", env, logs[0])
     second: subprocess.Popen[bytes] | None = None
@@ -75,3 +77,74 @@ async def test_the_lake_rides_out_an_s3_stall_and_a_rebalance(
         private.stop()
     assert len(raw) > 500
     assert codes == [0, 0], [log.read_text()[-3000:] for log in logs if log.exists()]
+
+
+async def test_a_lake_stopped_while_s3_is_frozen_exits_0_in_time_and_loses_nothing(
+    services: Services, topic_set: TopicSetFactory, tmp_path: Path
+) -> None:
+    suffix, topics = await topic_set()
+    private = PrivateS3.create(tmp_path / "s3")
+    await asyncio.to_thread(private.start)
+    client = make_client(private.s3)
+    ensure_bucket(client, private.s3.bucket)
+    env = _lake_env(services, private, suffix)
+    logs = [tmp_path / "lake-1.log", tmp_path / "lake-2.log"]
+    first = start_service("lake", env, logs[0])
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await publish_raw(services.kafka, topics, simulated_callbacks(10, seed=3000))
+        await _archived(services, topics, client, private, lake=first, log=logs[0])
+        await asyncio.to_thread(private.freeze)
+        await publish_raw(services.kafka, topics, simulated_callbacks(10, seed=3001))
+        await asyncio.sleep(4)  # a flush every second: one is now held by S3
+        signalled = time.monotonic()
+        code = await asyncio.to_thread(stop_service, first)
+        took = time.monotonic() - signalled
+        log = logs[0].read_text()
+        await asyncio.to_thread(private.thaw)
+        assert code == 0, log[-3000:]
+        assert took < STOP_FLUSH_SECONDS + ABANDONED_GRACE_SECONDS + 5, took
+        assert "did not finish within" in log
+        second = start_service("lake", env, logs[1])
+        await _archived(services, topics, client, private, lake=second, log=logs[1])
+        assert stop_service(second) == 0, logs[1].read_text()[-3000:]
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                stop_service(proc)
+        with contextlib.suppress(Exception):
+            private.thaw()
+        private.stop()
+
+
+async def _archived(
+    services: Services,
+    topics: Topics,
+    client: S3Client,
+    private: PrivateS3,
+    *,
+    lake: subprocess.Popen[bytes],
+    log: Path,
+) -> None:
+    """Returns once every raw record is in the lake."""
+    async with asyncio.timeout(120):
+        while True:
+            raw = await raw_positions(services.kafka, topics)
+            archived = await asyncio.to_thread(lake_positions, client, private.s3.bucket, "")
+            if raw and raw <= archived:
+                return
+            assert lake.poll() is None, log.read_text()[-4000:]
+            await asyncio.sleep(1)
+
+
+def _lake_env(services: Services, private: PrivateS3, suffix: str) -> dict[str, str]:
+    return {
+        "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
+        "CALLSTREAM_TOPIC_SUFFIX": suffix,
+        "CALLSTREAM_S3_ENDPOINT": private.s3.endpoint or "",
+        "CALLSTREAM_S3_BUCKET": private.s3.bucket,
+        "CALLSTREAM_S3_ACCESS_KEY_ID": private.s3.access_key_id or "",
+        "CALLSTREAM_S3_SECRET_ACCESS_KEY": private.s3.secret_access_key or "",
+        "CALLSTREAM_LAKE_FLUSH_SECONDS": "1",
+        "CALLSTREAM_LAKE_GROUP": f"lake-{suffix}",
+    }

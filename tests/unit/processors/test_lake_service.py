@@ -1,11 +1,13 @@
 """The lake's flush with a fake consumer and a fake S3 put: objects are written before
 the offsets after them are committed; what was not written, or not committed, is read
 again; partitions given up are flushed first, or forgotten if that fails; a stop
-flushes what is buffered, and ends even with Kafka gone."""
+flushes what is buffered, and ends even with Kafka gone or S3 frozen."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
@@ -57,8 +59,13 @@ class FakeS3:
     journal: list[str]
     down: bool = False
     objects: dict[str, bytes] = field(default_factory=dict)
+    thawed: threading.Event = field(default_factory=threading.Event)
+    frozen: bool = False  # a put blocks until `thawed`, as with a server that answers nothing
 
     def put(self, key: str, body: bytes) -> None:
+        if self.frozen:
+            self.journal.append("put waiting")
+            self.thawed.wait()
         if self.down:
             raise OSError("S3 is away")
         self.objects[key] = body
@@ -152,3 +159,23 @@ async def test_a_stop_with_kafka_gone_ends_with_the_writes_not_committed() -> No
     stop.set()
     await asyncio.wait_for(run, 5)
     assert s3.journal == ["put 2-40.ndjson.gz"], "written, not committed: the next owner re-reads"
+
+
+async def test_a_stop_gives_up_a_flush_that_s3_holds_past_the_stop_budget() -> None:
+    made, consumer, s3 = lake(flush_records=2, lag_every=60.0, stop_flush_seconds=0.3)
+    s3.frozen = True
+    consumer.batches.append({TP: records(40, 41)})
+    stop = asyncio.Event()
+    run = asyncio.create_task(made.run(stop))
+    try:
+        while "put waiting" not in s3.journal:
+            await asyncio.sleep(0.01)
+        stopped = time.monotonic()
+        stop.set()
+        await asyncio.wait_for(run, 5)
+        took = time.monotonic() - stopped
+    finally:
+        s3.down = True  # the put held in its thread fails when it is let go
+        s3.thawed.set()
+    assert 0.3 <= took < 1.5, took
+    assert s3.journal == ["put waiting"], "nothing committed: the next owner re-reads"
