@@ -101,10 +101,10 @@ class Lake:
             await asyncio.wait({archiving, stopped}, return_when=asyncio.FIRST_COMPLETED)
             await self._finish(archiving)
         finally:
-            for task in (watcher, archiving, stopped):
+            tasks = (watcher, archiving, stopped)
+            for task in tasks:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await asyncio.gather(*tasks, return_exceptions=True)  # what `_finish` raised is out
 
     async def _archive(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -32,8 +32,11 @@ class FakeConsumer:
     batches: deque[dict[TopicPartition, list[Any]]] = field(default_factory=deque)
     seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
     away: bool = False  # Kafka gone: a commit waits for a coordinator for ever, as aiokafka's
+    broken: Exception | None = None  # what reading raises
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+        if self.broken is not None:
+            raise self.broken
         if self.batches:
             return self.batches.popleft()
         await asyncio.sleep(0.01)
@@ -179,3 +182,10 @@ async def test_a_stop_gives_up_a_flush_that_s3_holds_past_the_stop_budget() -> N
         s3.thawed.set()
     assert 0.3 <= took < 1.5, took
     assert s3.journal == ["put waiting"], "nothing committed: the next owner re-reads"
+
+
+async def test_an_error_reading_ends_the_run_with_it() -> None:
+    made, consumer, _ = lake(lag_every=60.0)
+    consumer.broken = RuntimeError("the consumer broke")
+    with pytest.raises(RuntimeError, match="the consumer broke"):
+        await asyncio.wait_for(made.run(asyncio.Event()), 5)
