@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import subprocess
 import time
 from pathlib import Path
@@ -139,12 +140,8 @@ async def _archived(
 
 def _lake_env(services: Services, private: PrivateS3, suffix: str) -> dict[str, str]:
     return {
-        "CALLSTREAM_KAFKA_BOOTSTRAP": services.kafka.bootstrap,
+        **dataclasses.replace(services, s3=private.s3).env(),
         "CALLSTREAM_TOPIC_SUFFIX": suffix,
-        "CALLSTREAM_S3_ENDPOINT": private.s3.endpoint or "",
-        "CALLSTREAM_S3_BUCKET": private.s3.bucket,
-        "CALLSTREAM_S3_ACCESS_KEY_ID": private.s3.access_key_id or "",
-        "CALLSTREAM_S3_SECRET_ACCESS_KEY": private.s3.secret_access_key or "",
         "CALLSTREAM_LAKE_FLUSH_SECONDS": "1",
         "CALLSTREAM_LAKE_GROUP": f"lake-{suffix}",
     }
