@@ -15,6 +15,7 @@ from common.s3 import ensure_bucket, make_client
 from common.topics import Topics
 from devkit.topics import delete_topics, new_topics
 from tests.support.private_kafka import PrivateKafka
+from tests.support.private_s3 import PrivateS3
 from tests.support.services import Services, real_services
 
 if TYPE_CHECKING:
@@ -47,6 +48,19 @@ async def broker(tmp_path: Path) -> AsyncIterator[PrivateKafka]:
     when the test is done."""
     private = PrivateKafka.create(tmp_path / "kafka")
     await asyncio.to_thread(private.start)
+    try:
+        yield private
+    finally:
+        await asyncio.to_thread(private.stop)
+
+
+@pytest.fixture
+async def private_s3(tmp_path: Path) -> AsyncIterator[PrivateS3]:
+    """A started S3 server of this test's own, its bucket made, which the test may kill,
+    freeze and restart; thawed and stopped when the test is done."""
+    private = PrivateS3.create(tmp_path / "s3")
+    await asyncio.to_thread(private.start)
+    ensure_bucket(make_client(private.s3), private.s3.bucket)
     try:
         yield private
     finally:

@@ -75,4 +75,9 @@ class PrivateS3:
         os.killpg(pid, sig)
 
     def stop(self) -> None:
-        stack_s3.managed(self.settings).stop(timeout=20)
+        """Stopped, thawed first should the test have left it frozen."""
+        proc = stack_s3.managed(self.settings)
+        pid = proc.pid()
+        if pid is not None:
+            os.killpg(pid, signal.SIGCONT)
+        proc.stop(timeout=20)

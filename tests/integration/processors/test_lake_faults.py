@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common.runner import ABANDONED_GRACE_SECONDS
-from common.s3 import ensure_bucket, make_client
+from common.s3 import make_client
 from common.topics import Topics
 from devkit.raw import publish_raw, publish_until, simulated_callbacks
 from processors.lake.service import LakeSettings
@@ -31,13 +31,11 @@ STOP_FLUSH_SECONDS = LakeSettings().stop_flush_seconds
 
 
 async def test_the_lake_rides_out_an_s3_stall_and_a_rebalance(
-    services: Services, topic_set: TopicSetFactory, tmp_path: Path
+    services: Services, topic_set: TopicSetFactory, tmp_path: Path, private_s3: PrivateS3
 ) -> None:
     suffix, topics = await topic_set()
-    private = PrivateS3.create(tmp_path / "s3")
-    await asyncio.to_thread(private.start)
+    private = private_s3
     client = make_client(private.s3)
-    ensure_bucket(client, private.s3.bucket)
     env = _lake_env(services, private, suffix)
     logs = [tmp_path / "lake-1.log", tmp_path / "lake-2.log"]
     first = start_service("lake", env, logs[0])
@@ -73,21 +71,16 @@ async def test_the_lake_rides_out_an_s3_stall_and_a_rebalance(
         codes.insert(0, stop_service(first))
         if second is not None and second.poll() is None:
             codes.append(stop_service(second))
-        with contextlib.suppress(Exception):
-            private.thaw()
-        private.stop()
     assert len(raw) > 500
     assert codes == [0, 0], [log.read_text()[-3000:] for log in logs if log.exists()]
 
 
 async def test_a_lake_stopped_while_s3_is_frozen_exits_0_in_time_and_loses_nothing(
-    services: Services, topic_set: TopicSetFactory, tmp_path: Path
+    services: Services, topic_set: TopicSetFactory, tmp_path: Path, private_s3: PrivateS3
 ) -> None:
     suffix, topics = await topic_set()
-    private = PrivateS3.create(tmp_path / "s3")
-    await asyncio.to_thread(private.start)
+    private = private_s3
     client = make_client(private.s3)
-    ensure_bucket(client, private.s3.bucket)
     env = _lake_env(services, private, suffix)
     logs = [tmp_path / "lake-1.log", tmp_path / "lake-2.log"]
     first = start_service("lake", env, logs[0])
@@ -113,9 +106,6 @@ async def test_a_lake_stopped_while_s3_is_frozen_exits_0_in_time_and_loses_nothi
         for proc in (first, second):
             if proc is not None and proc.poll() is None:
                 stop_service(proc)
-        with contextlib.suppress(Exception):
-            private.thaw()
-        private.stop()
 
 
 async def _archived(

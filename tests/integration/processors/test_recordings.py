@@ -10,7 +10,6 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -171,34 +170,30 @@ async def test_a_recording_not_ready_yet_is_retried_without_blocking_others(
 
 
 async def test_s3_down_for_20s_loses_no_recording(
-    services: Services, topic_set: TopicSetFactory, tmp_path: Path
+    services: Services, topic_set: TopicSetFactory, private_s3: PrivateS3
 ) -> None:
-    private = PrivateS3.create(tmp_path / "s3")
-    await asyncio.to_thread(private.start)
+    private = private_s3
     _, topics = await topic_set()
     client = make_client(private.s3, attempts=1, timeout=5)
-    try:
-        async with running_simulator() as sim:
-            cdrs = answered_cdrs(sim, 5, seed=21)
-            await asyncio.to_thread(private.kill)
-            await publish_cdrs(services, topics, cdrs)
-            settings = RecordingsSettings(first_backoff=2.0, max_backoff=5.0)
-            async with running_recorder(
-                services, topics, sim, settings, client, bucket=private.s3.bucket
-            ) as service:
-                await asyncio.sleep(20)
-                assert service.recorder.outcome.archived == 0
-                assert service.recorder.outcome.retried >= len(cdrs), "retried while S3 was down"
-                await asyncio.to_thread(private.start)
-                announced = await wait_announced(services, topics, len(cdrs), 60)
-            assert service.recorder.outcome.dead == 0
-        assert {a.uuid for a in announced} == {c.uuid for c in cdrs}
-        for item in announced:
-            assert item.bucket == private.s3.bucket
-            body = client.get_object(Bucket=item.bucket, Key=item.key)["Body"].read()
-            assert hashlib.sha256(body).hexdigest() == item.sha256
-    finally:
-        private.stop()
+    async with running_simulator() as sim:
+        cdrs = answered_cdrs(sim, 5, seed=21)
+        await asyncio.to_thread(private.kill)
+        await publish_cdrs(services, topics, cdrs)
+        settings = RecordingsSettings(first_backoff=2.0, max_backoff=5.0)
+        async with running_recorder(
+            services, topics, sim, settings, client, bucket=private.s3.bucket
+        ) as service:
+            await asyncio.sleep(20)
+            assert service.recorder.outcome.archived == 0
+            assert service.recorder.outcome.retried >= len(cdrs), "retried while S3 was down"
+            await asyncio.to_thread(private.start)
+            announced = await wait_announced(services, topics, len(cdrs), 60)
+        assert service.recorder.outcome.dead == 0
+    assert {a.uuid for a in announced} == {c.uuid for c in cdrs}
+    for item in announced:
+        assert item.bucket == private.s3.bucket
+        body = client.get_object(Bucket=item.bucket, Key=item.key)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == item.sha256
 
 
 async def test_archived_once_then_found_and_hopeless_ones_dead_lettered(

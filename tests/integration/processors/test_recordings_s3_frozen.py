@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 from common.runner import ABANDONED_GRACE_SECONDS
-from common.s3 import ensure_bucket, make_client
 from devkit.sim import TENANTS_TOML, running_simulator
 from processors.recordings.partitions import FINISH_WITHIN
 from tests.integration.conftest import TopicSetFactory
@@ -27,12 +26,10 @@ from tests.support.services import Services
 
 
 async def test_recordings_stopped_while_s3_is_frozen_exit_0_in_time_and_lose_nothing(
-    services: Services, topic_set: TopicSetFactory, tmp_path: Path
+    services: Services, topic_set: TopicSetFactory, tmp_path: Path, private_s3: PrivateS3
 ) -> None:
     suffix, topics = await topic_set()
-    private = PrivateS3.create(tmp_path / "s3")
-    await asyncio.to_thread(private.start)
-    ensure_bucket(make_client(private.s3), private.s3.bucket)
+    private = private_s3
     logs = [tmp_path / "recordings-1.log", tmp_path / "recordings-2.log"]
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -69,5 +66,3 @@ async def test_recordings_stopped_while_s3_is_frozen_exit_0_in_time_and_lose_not
         for proc in procs:
             if proc.poll() is None:
                 stop_service(proc)
-        private.thaw()
-        private.stop()
