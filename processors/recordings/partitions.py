@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 Handle = Callable[[Any], Awaitable[None]]
 REREAD_AFTER = 1.0  # seconds a partition waits before a record Kafka refused is read again
-FINISH_WITHIN = 20.0  # seconds the batches get to finish at a stop (deploy/ stops at 40)
 
 
 class PausingConsumer(Protocol):

@@ -35,7 +35,7 @@ from common.settings import load
 from common.topics import Header, Topics, dead_letter_headers
 from processors.recordings.archive import Archived, S3Archive
 from processors.recordings.fetch import UnsafeKeyError, fetch_and_archive
-from processors.recordings.partitions import FINISH_WITHIN, PartitionWorkers
+from processors.recordings.partitions import PartitionWorkers
 from processors.runtime import PipeMetrics, export_lag
 from yunhu.api import (
     Credentials,
@@ -75,6 +75,9 @@ class RecordingsSettings:
     metrics_port: int = 9102
     max_poll_interval_ms: int = 300_000
     max_recording_bytes: int = 2 << 30  # larger: the upload is aborted, the CDR dead-lettered
+    # At a stop, how long the batches under way get to finish; those still running then
+    # are cancelled and read again by the next owner (deploy/ stops at 40).
+    stop_finish_seconds: float = 20.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RecordingsSettings:
@@ -292,15 +295,17 @@ async def consume(
     workers: PartitionWorkers,
     metrics: PipeMetrics,
     stop: asyncio.Event,
+    finish_within: float,
 ) -> None:
-    """Poll continuously; partitions in parallel, each partition's records in order."""
+    """Poll continuously; partitions in parallel, each partition's records in order; once
+    stopped, the batches under way get `finish_within` seconds."""
     while not stop.is_set():
         batch = await consumer.getmany(timeout_ms=200, max_records=20)
         for tp, records in batch.items():
             workers.start(tp, records)
         await workers.settle()
         await export_lag(consumer, metrics)
-    await workers.finish(FINISH_WITHIN)
+    await workers.finish(finish_within)
 
 
 def subscription(topics: Topics) -> list[str]:
@@ -314,7 +319,8 @@ class RecordingsService:
     workers: PartitionWorkers
 
     async def run(self, stop: asyncio.Event) -> None:
-        await consume(self.consumer, self.workers, self.recorder.metrics, stop)
+        finish_within = self.recorder.settings.stop_finish_seconds
+        await consume(self.consumer, self.workers, self.recorder.metrics, stop, finish_within)
 
 
 @contextlib.asynccontextmanager

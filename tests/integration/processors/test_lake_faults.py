@@ -17,7 +17,6 @@ from common.runner import ABANDONED_GRACE_SECONDS
 from common.s3 import make_client
 from common.topics import Topics
 from devkit.raw import publish_raw, publish_until, simulated_callbacks
-from processors.lake.service import LakeSettings
 from tests.integration.conftest import TopicSetFactory
 from tests.support.lake import lake_positions, raw_positions
 from tests.support.private_s3 import PrivateS3
@@ -27,7 +26,7 @@ from tests.support.services import Services
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-STOP_FLUSH_SECONDS = LakeSettings().stop_flush_seconds
+STOP_FLUSH_SECONDS = 3.0  # the lake's bound on its flushes at a stop (10 s by default)
 
 
 async def test_the_lake_rides_out_an_s3_stall_and_a_rebalance(
@@ -81,7 +80,10 @@ async def test_a_lake_stopped_while_s3_is_frozen_exits_0_in_time_and_loses_nothi
     suffix, topics = await topic_set()
     private = private_s3
     client = make_client(private.s3)
-    env = _lake_env(services, private, suffix)
+    env = {
+        **_lake_env(services, private, suffix),
+        "CALLSTREAM_LAKE_STOP_FLUSH_SECONDS": str(STOP_FLUSH_SECONDS),
+    }
     logs = [tmp_path / "lake-1.log", tmp_path / "lake-2.log"]
     first = start_service("lake", env, logs[0])
     second: subprocess.Popen[bytes] | None = None
