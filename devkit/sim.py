@@ -40,6 +40,12 @@ def sim_tenants() -> dict[str, Tenant]:
     return parse_tenants(TENANTS_TOML, "tests")
 
 
+def sim_tenants_toml(api_url: str) -> str:
+    """The simulator's tenants as a tenants file for a callstream process, with the
+    simulator's API at `api_url`."""
+    return TENANTS_TOML.replace("download_hosts", f'api_url = "{api_url}"\ndownload_hosts')
+
+
 @contextlib.asynccontextmanager
 async def running_simulator(settings: SimSettings | None = None) -> AsyncIterator[Simulator]:
     settings = dataclasses.replace(settings or SimSettings(seed=7), port=free_port())

@@ -15,7 +15,7 @@ import msgspec
 from common.records import CdrRecord, RecordingRecord
 from common.schemas import topic_schemas
 from common.topics import Topics
-from devkit.sim import running_simulator
+from devkit.sim import running_simulator, sim_tenants_toml
 from tests.integration.conftest import TopicSetFactory
 from tests.support.kafka import read_topic
 from tests.support.processes import start_service
@@ -25,19 +25,9 @@ from yunhu.sim.audio import wav_bytes
 from yunhu.sim.poster import TrafficSettings
 from yunhu.sim.run import post_traffic
 from yunhu.sim.sentlog import read_sent_log
-from yunhu.tenants import Tenant
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-
-def _tenants_toml(tenants: dict[str, Tenant], api_url: str) -> str:
-    return "\n".join(
-        f'[[tenant]]\ncompanycode = "{t.companycode}"\nappid = "{t.appid}"\n'
-        f'accesskey = "{t.accesskey}"\ncallback_key = "{t.callback_key}"\napi_url = "{api_url}"\n'
-        'download_hosts = ["127.0.0.1"]\n'
-        for t in tenants.values()
-    )
 
 
 async def test_callbacks_become_records_and_recordings_end_to_end(
@@ -51,7 +41,7 @@ async def test_callbacks_become_records_and_recordings_end_to_end(
     sent_log = tmp_path / "sent.ndjson"
     async with running_simulator() as sim:
         tenants = tmp_path / "pipeline-tenants.toml"
-        tenants.write_text(_tenants_toml(sim.tenants, sim.settings.base_url))
+        tenants.write_text(sim_tenants_toml(sim.settings.base_url))
         env = {
             **services.env(s3_prefix),
             "CALLSTREAM_TOPIC_SUFFIX": suffix,

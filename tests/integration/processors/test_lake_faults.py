@@ -18,7 +18,7 @@ from common.s3 import make_client
 from common.topics import Topics
 from devkit.raw import publish_raw, publish_until, simulated_callbacks
 from tests.integration.conftest import TopicSetFactory
-from tests.support.lake import lake_positions, raw_positions
+from tests.support.lake import Position, lake_positions, raw_positions
 from tests.support.private_s3 import PrivateS3
 from tests.support.processes import start_service, stop_service
 from tests.support.services import Services
@@ -33,9 +33,8 @@ async def test_the_lake_rides_out_an_s3_stall_and_a_rebalance(
     services: Services, topic_set: TopicSetFactory, tmp_path: Path, private_s3: PrivateS3
 ) -> None:
     suffix, topics = await topic_set()
-    private = private_s3
-    client = make_client(private.s3)
-    env = _lake_env(services, private, suffix)
+    client = make_client(private_s3.s3)
+    env = _lake_env(services, private_s3, suffix)
     logs = [tmp_path / "lake-1.log", tmp_path / "lake-2.log"]
     first = start_service("lake", env, logs[0])
     second: subprocess.Popen[bytes] | None = None
@@ -44,9 +43,9 @@ async def test_the_lake_rides_out_an_s3_stall_and_a_rebalance(
     codes = []
     try:
         await asyncio.sleep(3)
-        await asyncio.to_thread(private.freeze)
+        await asyncio.to_thread(private_s3.freeze)
         await asyncio.sleep(15)
-        await asyncio.to_thread(private.thaw)
+        await asyncio.to_thread(private_s3.thaw)
         await asyncio.sleep(3)
         second = start_service("lake", env, logs[1])  # partitions move to it
         await asyncio.sleep(8)
@@ -54,14 +53,9 @@ async def test_the_lake_rides_out_an_s3_stall_and_a_rebalance(
         await asyncio.sleep(3)
         stop.set()
         await traffic
-        async with asyncio.timeout(120):
-            while True:
-                raw = await raw_positions(services.kafka, topics)
-                lake = await asyncio.to_thread(lake_positions, client, private.s3.bucket, "")
-                if raw <= lake:
-                    break
-                assert first.poll() is None, logs[0].read_text()[-4000:]
-                await asyncio.sleep(1)
+        raw = await _archived(
+            services, topics, client, private_s3.s3.bucket, lake=first, log=logs[0]
+        )
     finally:
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
@@ -78,10 +72,9 @@ async def test_a_lake_stopped_while_s3_is_frozen_exits_0_in_time_and_loses_nothi
     services: Services, topic_set: TopicSetFactory, tmp_path: Path, private_s3: PrivateS3
 ) -> None:
     suffix, topics = await topic_set()
-    private = private_s3
-    client = make_client(private.s3)
+    client = make_client(private_s3.s3)
     env = {
-        **_lake_env(services, private, suffix),
+        **_lake_env(services, private_s3, suffix),
         "CALLSTREAM_LAKE_STOP_FLUSH_SECONDS": str(STOP_FLUSH_SECONDS),
     }
     logs = [tmp_path / "lake-1.log", tmp_path / "lake-2.log"]
@@ -89,20 +82,20 @@ async def test_a_lake_stopped_while_s3_is_frozen_exits_0_in_time_and_loses_nothi
     second: subprocess.Popen[bytes] | None = None
     try:
         await publish_raw(services.kafka, topics, simulated_callbacks(10, seed=3000))
-        await _archived(services, topics, client, private, lake=first, log=logs[0])
-        await asyncio.to_thread(private.freeze)
+        await _archived(services, topics, client, private_s3.s3.bucket, lake=first, log=logs[0])
+        await asyncio.to_thread(private_s3.freeze)
         await publish_raw(services.kafka, topics, simulated_callbacks(10, seed=3001))
         await asyncio.sleep(4)  # a flush every second: one is now held by S3
         signalled = time.monotonic()
         code = await asyncio.to_thread(stop_service, first)
         took = time.monotonic() - signalled
         log = logs[0].read_text()
-        await asyncio.to_thread(private.thaw)
+        await asyncio.to_thread(private_s3.thaw)
         assert code == 0, log[-3000:]
         assert took < STOP_FLUSH_SECONDS + ABANDONED_GRACE_SECONDS + 5, took
         assert "did not finish within" in log
         second = start_service("lake", env, logs[1])
-        await _archived(services, topics, client, private, lake=second, log=logs[1])
+        await _archived(services, topics, client, private_s3.s3.bucket, lake=second, log=logs[1])
         assert stop_service(second) == 0, logs[1].read_text()[-3000:]
     finally:
         for proc in (first, second):
@@ -114,18 +107,18 @@ async def _archived(
     services: Services,
     topics: Topics,
     client: S3Client,
-    private: PrivateS3,
+    bucket: str,
     *,
     lake: subprocess.Popen[bytes],
     log: Path,
-) -> None:
-    """Returns once every raw record is in the lake."""
+) -> set[Position]:
+    """Every raw record's position, once each one is in the lake; `lake` must keep running."""
     async with asyncio.timeout(120):
         while True:
             raw = await raw_positions(services.kafka, topics)
-            archived = await asyncio.to_thread(lake_positions, client, private.s3.bucket, "")
+            archived = await asyncio.to_thread(lake_positions, client, bucket, "")
             if raw and raw <= archived:
-                return
+                return raw
             assert lake.poll() is None, log.read_text()[-4000:]
             await asyncio.sleep(1)
 

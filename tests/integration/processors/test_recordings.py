@@ -172,26 +172,25 @@ async def test_a_recording_not_ready_yet_is_retried_without_blocking_others(
 async def test_s3_down_for_20s_loses_no_recording(
     services: Services, topic_set: TopicSetFactory, private_s3: PrivateS3
 ) -> None:
-    private = private_s3
     _, topics = await topic_set()
-    client = make_client(private.s3, attempts=1, timeout=5)
+    client = make_client(private_s3.s3, attempts=1, timeout=5)
     async with running_simulator() as sim:
         cdrs = answered_cdrs(sim, 5, seed=21)
-        await asyncio.to_thread(private.kill)
+        await asyncio.to_thread(private_s3.kill)
         await publish_cdrs(services, topics, cdrs)
         settings = RecordingsSettings(first_backoff=2.0, max_backoff=5.0)
         async with running_recorder(
-            services, topics, sim, settings, client, bucket=private.s3.bucket
+            services, topics, sim, settings, client, bucket=private_s3.s3.bucket
         ) as service:
             await asyncio.sleep(20)
             assert service.recorder.outcome.archived == 0
             assert service.recorder.outcome.retried >= len(cdrs), "retried while S3 was down"
-            await asyncio.to_thread(private.start)
+            await asyncio.to_thread(private_s3.start)
             announced = await wait_announced(services, topics, len(cdrs), 60)
         assert service.recorder.outcome.dead == 0
     assert {a.uuid for a in announced} == {c.uuid for c in cdrs}
     for item in announced:
-        assert item.bucket == private.s3.bucket
+        assert item.bucket == private_s3.s3.bucket
         body = client.get_object(Bucket=item.bucket, Key=item.key)["Body"].read()
         assert hashlib.sha256(body).hexdigest() == item.sha256
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from common.runner import ABANDONED_GRACE_SECONDS
-from devkit.sim import TENANTS_TOML, running_simulator
+from devkit.sim import running_simulator, sim_tenants_toml
 from tests.integration.conftest import TopicSetFactory
 from tests.integration.processors.test_recordings import (
     answered_cdrs,
@@ -30,16 +30,14 @@ async def test_recordings_stopped_while_s3_is_frozen_exit_0_in_time_and_lose_not
     services: Services, topic_set: TopicSetFactory, tmp_path: Path, private_s3: PrivateS3
 ) -> None:
     suffix, topics = await topic_set()
-    private = private_s3
     logs = [tmp_path / "recordings-1.log", tmp_path / "recordings-2.log"]
     procs: list[subprocess.Popen[bytes]] = []
     try:
         async with running_simulator() as sim:
             tenants = tmp_path / "tenants.toml"
-            api_url = f'api_url = "{sim.settings.base_url}"\ndownload_hosts'
-            tenants.write_text(TENANTS_TOML.replace("download_hosts", api_url))
+            tenants.write_text(sim_tenants_toml(sim.settings.base_url))
             env = {
-                **dataclasses.replace(services, s3=private.s3).env(),
+                **dataclasses.replace(services, s3=private_s3.s3).env(),
                 "CALLSTREAM_TOPIC_SUFFIX": suffix,
                 "CALLSTREAM_TENANTS": str(tenants),
                 "CALLSTREAM_RECORDINGS_GROUP": f"recordings-{suffix}",
@@ -47,14 +45,14 @@ async def test_recordings_stopped_while_s3_is_frozen_exit_0_in_time_and_lose_not
                 "CALLSTREAM_RECORDINGS_STOP_FINISH_SECONDS": str(FINISH_SECONDS),
             }
             cdrs = answered_cdrs(sim, 4, seed=71)
-            await asyncio.to_thread(private.freeze)
+            await asyncio.to_thread(private_s3.freeze)
             procs.append(start_service("recordings", env, logs[0]))
             await publish_cdrs(services, topics, cdrs)
             await asyncio.sleep(8)  # downloaded; the archives wait on S3
             signalled = time.monotonic()
             code = await asyncio.to_thread(stop_service, procs[0])
             took = time.monotonic() - signalled
-            await asyncio.to_thread(private.thaw)
+            await asyncio.to_thread(private_s3.thaw)
             log = logs[0].read_text()
             assert code == 0, log[-3000:]
             assert took < FINISH_SECONDS + ABANDONED_GRACE_SECONDS + 10, took
